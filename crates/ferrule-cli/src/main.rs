@@ -1,0 +1,2 @@
+//! The `ferrule` command line.
+fn main() {}
