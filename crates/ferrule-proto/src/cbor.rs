@@ -164,7 +164,10 @@ impl<'a> Decoder<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], CborError> {
         let end = self.position.checked_add(n).ok_or(CborError::Truncated)?;
-        let bytes = self.input.get(self.position..end).ok_or(CborError::Truncated)?;
+        let bytes = self
+            .input
+            .get(self.position..end)
+            .ok_or(CborError::Truncated)?;
         self.position = end;
         Ok(bytes)
     }
@@ -190,7 +193,7 @@ impl<'a> Decoder<'a> {
                 }
                 v
             }
-            25 | 26 | 27 => {
+            25..=27 => {
                 if major == MajorType::Simple {
                     // Floats never appear in the protocols we speak.
                     return Err(CborError::NotDeterministic);
@@ -252,7 +255,10 @@ impl<'a> Decoder<'a> {
             MajorType::Negative => Ok(-1 - value),
             found => {
                 self.position = start;
-                Err(CborError::UnexpectedType { expected: MajorType::Unsigned, found })
+                Err(CborError::UnexpectedType {
+                    expected: MajorType::Unsigned,
+                    found,
+                })
             }
         }
     }
@@ -378,7 +384,10 @@ pub struct Encoder<'a> {
 impl<'a> Encoder<'a> {
     /// Starts writing at the beginning of `buffer`.
     pub fn new(buffer: &'a mut [u8]) -> Self {
-        Self { buffer, position: 0 }
+        Self {
+            buffer,
+            position: 0,
+        }
     }
 
     /// Bytes written so far.
@@ -406,7 +415,10 @@ impl<'a> Encoder<'a> {
     /// # Errors
     /// [`CborError::BufferTooSmall`] if they do not fit.
     pub fn raw(&mut self, bytes: &[u8]) -> Result<&mut Self, CborError> {
-        let end = self.position.checked_add(bytes.len()).ok_or(CborError::BufferTooSmall)?;
+        let end = self
+            .position
+            .checked_add(bytes.len())
+            .ok_or(CborError::BufferTooSmall)?;
         self.buffer
             .get_mut(self.position..end)
             .ok_or(CborError::BufferTooSmall)?
@@ -458,7 +470,8 @@ impl<'a> Encoder<'a> {
     /// # Errors
     /// [`CborError::BufferTooSmall`] if it does not fit.
     pub fn text(&mut self, value: &str) -> Result<&mut Self, CborError> {
-        self.head(MajorType::Text, value.len() as u64)?.raw(value.as_bytes())
+        self.head(MajorType::Text, value.len() as u64)?
+            .raw(value.as_bytes())
     }
 
     /// Writes an array head for `len` items (the items follow).
@@ -572,7 +585,23 @@ mod tests {
 
     #[test]
     fn integers_round_trip_in_shortest_form() {
-        for v in [0i64, 1, 23, 24, 255, 256, 65535, 65536, -1, -24, -25, -256, -257, i64::MIN, i64::MAX] {
+        for v in [
+            0i64,
+            1,
+            23,
+            24,
+            255,
+            256,
+            65535,
+            65536,
+            -1,
+            -24,
+            -25,
+            -256,
+            -257,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut buf = [0u8; 9];
             let mut e = Encoder::new(&mut buf);
             e.i64(v).unwrap();
@@ -585,10 +614,22 @@ mod tests {
 
     #[test]
     fn rejects_non_preferred_heads() {
-        assert_eq!(Decoder::new(&[0x18, 0x05]).u64(), Err(CborError::NotDeterministic));
-        assert_eq!(Decoder::new(&[0x19, 0x00, 0xff]).u64(), Err(CborError::NotDeterministic));
-        assert_eq!(Decoder::new(&[0x5f]).bytes(), Err(CborError::NotDeterministic));
-        assert_eq!(Decoder::new(&[0xf8, 0x10]).simple(), Err(CborError::NotDeterministic));
+        assert_eq!(
+            Decoder::new(&[0x18, 0x05]).u64(),
+            Err(CborError::NotDeterministic)
+        );
+        assert_eq!(
+            Decoder::new(&[0x19, 0x00, 0xff]).u64(),
+            Err(CborError::NotDeterministic)
+        );
+        assert_eq!(
+            Decoder::new(&[0x5f]).bytes(),
+            Err(CborError::NotDeterministic)
+        );
+        assert_eq!(
+            Decoder::new(&[0xf8, 0x10]).simple(),
+            Err(CborError::NotDeterministic)
+        );
     }
 
     #[test]
@@ -598,12 +639,21 @@ mod tests {
         assert_eq!(d.skip().unwrap(), &item[..]);
         let deep = [0x81u8; 20];
         assert_eq!(Decoder::new(&deep).skip(), Err(CborError::TooDeep));
-        assert_eq!(Decoder::new(&[0x9a, 0xff, 0xff, 0xff, 0xff]).skip(), Err(CborError::Truncated));
+        assert_eq!(
+            Decoder::new(&[0x9a, 0xff, 0xff, 0xff, 0xff]).skip(),
+            Err(CborError::Truncated)
+        );
     }
 
     #[test]
     fn truncated_strings_are_errors() {
-        assert_eq!(Decoder::new(&[0x43, 1, 2]).bytes(), Err(CborError::Truncated));
-        assert_eq!(Decoder::new(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).bytes(), Err(CborError::Truncated));
+        assert_eq!(
+            Decoder::new(&[0x43, 1, 2]).bytes(),
+            Err(CborError::Truncated)
+        );
+        assert_eq!(
+            Decoder::new(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).bytes(),
+            Err(CborError::Truncated)
+        );
     }
 }

@@ -203,7 +203,8 @@ pub trait Crypto {
     ///
     /// # Errors
     /// [`CryptoError::InvalidLength`] if `okm` is longer than 255 * 32 bytes.
-    fn hkdf_expand(&mut self, prk: &Prk, info: &[&[u8]], okm: &mut [u8]) -> Result<(), CryptoError>;
+    fn hkdf_expand(&mut self, prk: &Prk, info: &[&[u8]], okm: &mut [u8])
+        -> Result<(), CryptoError>;
 
     /// Encrypts `buffer` in place and writes the tag (`alg.tag_len()` bytes) into `tag`.
     ///
@@ -237,7 +238,10 @@ pub trait Crypto {
     ///
     /// # Errors
     /// [`CryptoError::Rng`] if no randomness is available.
-    fn generate_ephemeral(&mut self, curve: Curve) -> Result<(EphemeralSecret, PublicKey), CryptoError>;
+    fn generate_ephemeral(
+        &mut self,
+        curve: Curve,
+    ) -> Result<(EphemeralSecret, PublicKey), CryptoError>;
 
     /// Diffie-Hellman between an ephemeral private key and a peer's x-only public key.
     ///

@@ -9,4 +9,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cbor;
+pub mod cose;
 pub mod crypto;
+pub mod edhoc;
