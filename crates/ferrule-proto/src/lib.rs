@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cbor;
+pub mod coap;
 pub mod cose;
 pub mod crypto;
 pub mod edhoc;

@@ -193,13 +193,7 @@ pub(crate) fn apply_keystream_2<C: Crypto>(
 ) -> Result<(), Error> {
     let mut keystream = [0u8; MAX_PLAINTEXT];
     let keystream = keystream.get_mut(..buffer.len()).ok_or(Error::TooLarge)?;
-    edhoc_kdf(
-        crypto,
-        prk_2e,
-        0,
-        &[&super::kdf::HASH_BSTR_HEAD, &th_2.0],
-        keystream,
-    )?;
+    edhoc_kdf(crypto, prk_2e, 0, &[&th_2.0], keystream)?;
     for (b, k) in buffer.iter_mut().zip(keystream.iter_mut()) {
         *b ^= *k;
         *k = 0;
@@ -219,7 +213,7 @@ pub(crate) fn salted_prk<C: Crypto>(
     match dh {
         None => Ok(prk.clone()),
         Some(shared) => {
-            let salt = kdf_prk(crypto, prk, label, &[&super::kdf::HASH_BSTR_HEAD, &th.0])?;
+            let salt = kdf_prk(crypto, prk, label, &[&th.0])?;
             Ok(crypto.hkdf_extract(salt.as_bytes(), shared.as_bytes()))
         }
     }
@@ -416,12 +410,7 @@ impl<'a> InitiatorVerifiedM2<'a> {
         )?;
         zeroize::Zeroize::zeroize(&mut plaintext);
 
-        let prk_out = kdf_prk(
-            crypto,
-            &self.prk_4e3m,
-            7,
-            &[&super::kdf::HASH_BSTR_HEAD, &th_4.0],
-        )?;
+        let prk_out = kdf_prk(crypto, &self.prk_4e3m, 7, &[&th_4.0])?;
         let established = Established::new(
             crypto,
             Role::Initiator,

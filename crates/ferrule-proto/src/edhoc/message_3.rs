@@ -7,7 +7,7 @@ use crate::cbor::{Decoder, Encoder, MajorType};
 use crate::cose::enc_structure;
 use crate::crypto::{Crypto, Prk, AEAD_KEY_LEN, AEAD_MAX_TAG_LEN, AEAD_NONCE_LEN};
 
-use super::kdf::{edhoc_kdf, TranscriptHash, HASH_BSTR_HEAD};
+use super::kdf::{edhoc_kdf, TranscriptHash};
 use super::{Error, SuiteParameters};
 
 /// Largest PLAINTEXT_2 / PLAINTEXT_3 / PLAINTEXT_4 (and EAD) this implementation handles.
@@ -40,7 +40,7 @@ fn message_keys<C: Crypto>(
         aad: [0; 48],
         aad_len: 0,
     };
-    let context: [&[u8]; 2] = [&HASH_BSTR_HEAD, &th.0];
+    let context: [&[u8]; 1] = [&th.0];
     edhoc_kdf(crypto, prk, labels.0, &context, &mut keys.key)?;
     edhoc_kdf(crypto, prk, labels.1, &context, &mut keys.nonce)?;
     keys.aad_len = enc_structure(&th.0, &mut keys.aad)?;

@@ -16,7 +16,7 @@ use super::auth::{self, Covered};
 use super::credential::resolve;
 use super::ead::{encode_items, EadItem, EadItems};
 use super::initiator::{apply_keystream_2, public_key, salted_prk};
-use super::kdf::{kdf_prk, TranscriptHash, HASH_BSTR_HEAD};
+use super::kdf::{kdf_prk, TranscriptHash};
 use super::message_1::Message1;
 use super::message_3::{open_message, seal_message, MAX_PLAINTEXT};
 use super::{
@@ -322,7 +322,7 @@ impl<'a> ResponderWaitM3<'a> {
         )?;
 
         let th_4 = self.th_3.next(crypto, plaintext, &credential);
-        let prk_out = kdf_prk(crypto, &prk_4e3m, 7, &[&HASH_BSTR_HEAD, &th_4.0])?;
+        let prk_out = kdf_prk(crypto, &prk_4e3m, 7, &[&th_4.0])?;
         let established = Established::new(
             crypto,
             Role::Responder,
