@@ -24,6 +24,7 @@ use super::{
 };
 
 /// The initiator's configuration: its identity, method and suite preferences.
+#[derive(Clone, Copy)]
 pub struct InitiatorConfig<'a> {
     /// The method to use.
     pub method: Method,

@@ -25,6 +25,7 @@ use super::{
 };
 
 /// The responder's configuration: its identity, and what it accepts.
+#[derive(Clone, Copy)]
 pub struct ResponderConfig<'a> {
     /// Methods we accept.
     pub methods: &'a [Method],
