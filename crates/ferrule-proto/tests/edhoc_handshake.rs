@@ -1,5 +1,11 @@
 //! Full handshakes between Ferrule's initiator and responder: every method with every suite,
 //! credentials by kid and by value, EAD handling, connection identifiers and refusals.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::std_instead_of_core
+)]
 
 mod support;
 

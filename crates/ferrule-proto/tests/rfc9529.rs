@@ -4,6 +4,12 @@
 //! through the RNG. A recording crypto provider captures every hash, HKDF, AEAD, DH and signature
 //! input and output, so every intermediate value the trace lists is checked, not only the
 //! messages.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::std_instead_of_core
+)]
 
 mod support;
 
