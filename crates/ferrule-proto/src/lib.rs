@@ -13,3 +13,4 @@ pub mod coap;
 pub mod cose;
 pub mod crypto;
 pub mod edhoc;
+pub mod oscore;

@@ -81,11 +81,20 @@ mod tests {
         assert_eq!(BlockValue::decode(&[0x5a]), Ok(b));
         assert_eq!(b.size(), 64);
         assert_eq!(b.offset(), 320);
-        assert_eq!(BlockValue::decode(&[]), Ok(BlockValue::new(0, false, 0).unwrap()));
+        assert_eq!(
+            BlockValue::decode(&[]),
+            Ok(BlockValue::new(0, false, 0).unwrap())
+        );
         let big = BlockValue::new(BlockValue::MAX_NUM, false, 6).unwrap();
         assert_eq!(BlockValue::decode(big.encode().as_slice()), Ok(big));
-        assert_eq!(BlockValue::decode(&[0x07]), Err(CoapError::InvalidOptionValue));
-        assert_eq!(BlockValue::decode(&[0, 0, 0, 1]), Err(CoapError::InvalidOptionValue));
+        assert_eq!(
+            BlockValue::decode(&[0x07]),
+            Err(CoapError::InvalidOptionValue)
+        );
+        assert_eq!(
+            BlockValue::decode(&[0, 0, 0, 1]),
+            Err(CoapError::InvalidOptionValue)
+        );
         assert!(BlockValue::new(1 << 20, false, 0).is_err());
     }
 }

@@ -39,7 +39,10 @@ pub struct DuplicateCache<K, V, const N: usize> {
 impl<K: Eq + Clone, V: Clone, const N: usize> DuplicateCache<K, V, N> {
     /// An empty cache whose entries live for `lifetime`.
     pub fn new(lifetime: Duration) -> Self {
-        Self { entries: core::array::from_fn(|_| None), lifetime }
+        Self {
+            entries: core::array::from_fn(|_| None),
+            lifetime,
+        }
     }
 
     /// Looks up a received message, records it if it is new, and forgets expired entries.
@@ -121,13 +124,25 @@ mod tests {
         assert_eq!(c.check(&1, MessageId(5), t0), Seen::New);
         assert_eq!(c.check(&1, MessageId(5), t0), Seen::Duplicate(None));
         assert!(c.set_response(&1, MessageId(5), 42));
-        assert_eq!(c.check(&1, MessageId(5), Instant::from_millis(1000)), Seen::Duplicate(Some(42)));
+        assert_eq!(
+            c.check(&1, MessageId(5), Instant::from_millis(1000)),
+            Seen::Duplicate(Some(42))
+        );
         assert_eq!(c.check(&2, MessageId(5), t0), Seen::New);
         // Full: a third peer evicts the entry closest to expiry (peer 1).
-        assert_eq!(c.check(&3, MessageId(5), Instant::from_millis(10)), Seen::New);
+        assert_eq!(
+            c.check(&3, MessageId(5), Instant::from_millis(10)),
+            Seen::New
+        );
         assert_eq!(c.len(), 2);
-        assert_eq!(c.check(&2, MessageId(5), Instant::from_millis(20)), Seen::Duplicate(None));
+        assert_eq!(
+            c.check(&2, MessageId(5), Instant::from_millis(20)),
+            Seen::Duplicate(None)
+        );
         // After EXCHANGE_LIFETIME the entry is gone.
-        assert_eq!(c.check(&2, MessageId(5), Instant::from_millis(247_000)), Seen::New);
+        assert_eq!(
+            c.check(&2, MessageId(5), Instant::from_millis(247_000)),
+            Seen::New
+        );
     }
 }

@@ -65,7 +65,10 @@ pub struct Token {
 
 impl Token {
     /// The empty token.
-    pub const EMPTY: Self = Self { bytes: [0; MAX_TOKEN_LEN], len: 0 };
+    pub const EMPTY: Self = Self {
+        bytes: [0; MAX_TOKEN_LEN],
+        len: 0,
+    };
 
     /// Copies a token.
     ///
@@ -77,7 +80,10 @@ impl Token {
             .get_mut(..token.len())
             .ok_or(CoapError::TokenTooLong)?
             .copy_from_slice(token);
-        Ok(Self { bytes, len: token.len() as u8 })
+        Ok(Self {
+            bytes,
+            len: token.len() as u8,
+        })
     }
 
     /// A fresh random token of `len` bytes (at most 8) from the crypto provider's RNG.
@@ -90,7 +96,10 @@ impl Token {
     pub fn random<C: Crypto + ?Sized>(crypto: &mut C, len: usize) -> Result<Self, CryptoError> {
         let mut bytes = [0u8; MAX_TOKEN_LEN];
         crypto.fill_random(bytes.get_mut(..len).ok_or(CryptoError::InvalidLength)?)?;
-        Ok(Self { bytes, len: len as u8 })
+        Ok(Self {
+            bytes,
+            len: len as u8,
+        })
     }
 
     /// The token bytes.
@@ -144,8 +153,7 @@ impl MessageIdSequence {
     }
 
     /// The next Message ID (wrapping after 65535).
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> MessageId {
+    pub fn next_id(&mut self) -> MessageId {
         let id = self.next;
         self.next = self.next.wrapping_add(1);
         MessageId(id)
@@ -159,14 +167,17 @@ mod tests {
     #[test]
     fn ids_are_sequential_and_wrap() {
         let mut ids = MessageIdSequence::new(0xfffe);
-        assert_eq!(ids.next(), MessageId(0xfffe));
-        assert_eq!(ids.next(), MessageId(0xffff));
-        assert_eq!(ids.next(), MessageId(0));
+        assert_eq!(ids.next_id(), MessageId(0xfffe));
+        assert_eq!(ids.next_id(), MessageId(0xffff));
+        assert_eq!(ids.next_id(), MessageId(0));
     }
 
     #[test]
     fn tokens() {
-        assert_eq!(Token::from_slice(&[1, 2, 3]).unwrap().as_slice(), &[1, 2, 3]);
+        assert_eq!(
+            Token::from_slice(&[1, 2, 3]).unwrap().as_slice(),
+            &[1, 2, 3]
+        );
         assert_eq!(Token::from_slice(&[0; 9]), Err(CoapError::TokenTooLong));
         assert!(Token::EMPTY.is_empty());
         for bits in 0..4 {

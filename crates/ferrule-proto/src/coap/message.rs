@@ -2,7 +2,7 @@
 
 use super::options::{split_options, Options};
 use super::{
-    Code, CoapError, CoapOption, MessageId, MessageType, MessageWriter, OptionNumber, HEADER_LEN,
+    CoapError, CoapOption, Code, MessageId, MessageType, MessageWriter, OptionNumber, HEADER_LEN,
     MAX_TOKEN_LEN, VERSION,
 };
 
@@ -44,13 +44,22 @@ impl<'a> Message<'a> {
         let code = Code::from_byte(header[1]);
         let message_id = MessageId(u16::from_be_bytes([header[2], header[3]]));
         let token_end = HEADER_LEN + usize::from(token_len);
-        let token = bytes.get(HEADER_LEN..token_end).ok_or(CoapError::Truncated)?;
+        let token = bytes
+            .get(HEADER_LEN..token_end)
+            .ok_or(CoapError::Truncated)?;
         let rest = bytes.get(token_end..).ok_or(CoapError::Truncated)?;
         if code.is_empty() && (token_len != 0 || !rest.is_empty()) {
             return Err(CoapError::NonEmptyEmptyMessage);
         }
         let (options, payload) = split_options(rest)?;
-        Ok(Self { msg_type, code, message_id, token, options, payload })
+        Ok(Self {
+            msg_type,
+            code,
+            message_id,
+            token,
+            options,
+            payload,
+        })
     }
 
     /// The message type.
@@ -90,7 +99,9 @@ impl<'a> Message<'a> {
 
     /// All options with this number, in order (for repeatable options such as Uri-Path).
     pub fn options_of(&self, number: OptionNumber) -> impl Iterator<Item = &'a [u8]> {
-        self.options().filter(move |o| o.number == number).map(|o| o.value)
+        self.options()
+            .filter(move |o| o.number == number)
+            .map(|o| o.value)
     }
 
     /// The payload (empty if there is none).
@@ -145,12 +156,30 @@ mod tests {
     #[test]
     fn strict_header() {
         assert_eq!(Message::parse(&[0x40, 0x01, 0]), Err(CoapError::Truncated));
-        assert_eq!(Message::parse(&[0x80, 0x01, 0, 0]), Err(CoapError::UnsupportedVersion(2)));
-        assert_eq!(Message::parse(&[0x49, 0x01, 0, 0]), Err(CoapError::InvalidTokenLength(9)));
-        assert_eq!(Message::parse(&[0x42, 0x01, 0, 0, 1]), Err(CoapError::Truncated));
-        assert_eq!(Message::parse(&[0x41, 0x00, 0, 0, 1]), Err(CoapError::NonEmptyEmptyMessage));
-        assert_eq!(Message::parse(&[0x60, 0x00, 0, 0, 0xff]), Err(CoapError::NonEmptyEmptyMessage));
+        assert_eq!(
+            Message::parse(&[0x80, 0x01, 0, 0]),
+            Err(CoapError::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            Message::parse(&[0x49, 0x01, 0, 0]),
+            Err(CoapError::InvalidTokenLength(9))
+        );
+        assert_eq!(
+            Message::parse(&[0x42, 0x01, 0, 0, 1]),
+            Err(CoapError::Truncated)
+        );
+        assert_eq!(
+            Message::parse(&[0x41, 0x00, 0, 0, 1]),
+            Err(CoapError::NonEmptyEmptyMessage)
+        );
+        assert_eq!(
+            Message::parse(&[0x60, 0x00, 0, 0, 0xff]),
+            Err(CoapError::NonEmptyEmptyMessage)
+        );
         assert!(Message::parse(&[0x60, 0x00, 0, 0]).is_ok());
-        assert_eq!(Message::parse(&[0x40, 0x01, 0, 0, 0xff]), Err(CoapError::EmptyPayload));
+        assert_eq!(
+            Message::parse(&[0x40, 0x01, 0, 0, 0xff]),
+            Err(CoapError::EmptyPayload)
+        );
     }
 }

@@ -26,7 +26,8 @@
 //! assert_eq!(m.code(), Code::POST);
 //! assert_eq!(m.payload(), b"\xa0");
 //! let mut again = [0u8; 64];
-//! assert_eq!(&again[..m.emit(&mut again)?], &buf[..len]);
+//! let n = m.emit(&mut again)?;
+//! assert_eq!(&again[..n], &buf[..len]);
 //! # Ok::<(), ferrule_proto::coap::CoapError>(())
 //! ```
 
@@ -49,7 +50,9 @@ pub use code::Code;
 pub use dedup::{DuplicateCache, Seen};
 pub use echo::Echo;
 pub use error::CoapError;
-pub use header::{MessageId, MessageIdSequence, MessageType, Token, HEADER_LEN, MAX_TOKEN_LEN, VERSION};
+pub use header::{
+    MessageId, MessageIdSequence, MessageType, Token, HEADER_LEN, MAX_TOKEN_LEN, VERSION,
+};
 pub use message::Message;
 pub use option_number::OptionNumber;
 pub use options::{

@@ -46,9 +46,16 @@ fn extended(nibble: u8, ext: &[u8]) -> Result<(u32, usize), CoapError> {
     }
 }
 
-/// One step of reading: the option at the front of `bytes` and how many bytes it took, or
-/// `None` at the end of the options (end of input or payload marker).
-fn read_option(bytes: &[u8], previous: u16) -> Result<Option<(u16, &[u8], usize)>, CoapError> {
+/// An option read from the front of a byte slice, with the number of bytes it took.
+struct RawOption<'a> {
+    number: u16,
+    value: &'a [u8],
+    used: usize,
+}
+
+/// One step of reading: the option at the front of `bytes`, or `None` at the end of the
+/// options (end of input or payload marker).
+fn read_option(bytes: &[u8], previous: u16) -> Result<Option<RawOption<'_>>, CoapError> {
     let Some(&first) = bytes.first() else {
         return Ok(None);
     };
@@ -64,7 +71,11 @@ fn read_option(bytes: &[u8], previous: u16) -> Result<Option<(u16, &[u8], usize)
     let number = u16::try_from(number).map_err(|_| CoapError::OptionNumberOverflow)?;
     let len = len as usize;
     let value = rest.get(..len).ok_or(CoapError::Truncated)?;
-    Ok(Some((number, value, 1 + used_delta + used_len + len)))
+    Ok(Some(RawOption {
+        number,
+        value,
+        used: 1 + used_delta + used_len + len,
+    }))
 }
 
 /// Validates an option sequence optionally followed by a payload marker and payload, and splits
@@ -80,9 +91,9 @@ pub fn split_options(bytes: &[u8]) -> Result<(&[u8], &[u8]), CoapError> {
     loop {
         let rest = bytes.get(position..).ok_or(CoapError::Truncated)?;
         match read_option(rest, number)? {
-            Some((n, _, used)) => {
-                number = n;
-                position += used;
+            Some(raw) => {
+                number = raw.number;
+                position += raw.used;
             }
             None => break,
         }
@@ -114,7 +125,10 @@ pub struct Options<'a> {
 impl<'a> Options<'a> {
     /// Iterates over an options region (without payload marker or payload).
     pub const fn new(region: &'a [u8]) -> Self {
-        Self { rest: region, number: 0 }
+        Self {
+            rest: region,
+            number: 0,
+        }
     }
 
     /// Whether no option is left.
@@ -128,10 +142,13 @@ impl<'a> Iterator for Options<'a> {
 
     fn next(&mut self) -> Option<CoapOption<'a>> {
         match read_option(self.rest, self.number) {
-            Ok(Some((number, value, used))) => {
-                self.number = number;
-                self.rest = self.rest.get(used..).unwrap_or(&[]);
-                Some(CoapOption { number: OptionNumber::new(number), value })
+            Ok(Some(raw)) => {
+                self.number = raw.number;
+                self.rest = self.rest.get(raw.used..).unwrap_or(&[]);
+                Some(CoapOption {
+                    number: OptionNumber::new(raw.number),
+                    value: raw.value,
+                })
             }
             _ => {
                 self.rest = &[];
@@ -171,12 +188,20 @@ pub struct OptionWriter<'b> {
 impl<'b> OptionWriter<'b> {
     /// Starts writing at the beginning of `buffer`.
     pub fn new(buffer: &'b mut [u8]) -> Self {
-        Self { buffer, position: 0, last: 0 }
+        Self {
+            buffer,
+            position: 0,
+            last: 0,
+        }
     }
 
     /// Starts writing at `position` of `buffer`.
     pub(crate) fn at(buffer: &'b mut [u8], position: usize) -> Self {
-        Self { buffer, position, last: 0 }
+        Self {
+            buffer,
+            position,
+            last: 0,
+        }
     }
 
     /// Bytes written so far (including anything before the start position).
@@ -190,7 +215,10 @@ impl<'b> OptionWriter<'b> {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), CoapError> {
-        let end = self.position.checked_add(bytes.len()).ok_or(CoapError::BufferTooSmall)?;
+        let end = self
+            .position
+            .checked_add(bytes.len())
+            .ok_or(CoapError::BufferTooSmall)?;
         self.buffer
             .get_mut(self.position..end)
             .ok_or(CoapError::BufferTooSmall)?
@@ -341,8 +369,14 @@ mod tests {
         assert_eq!(split_options(&[0xe0, 0x01]), Err(CoapError::Truncated));
         assert_eq!(split_options(&[0x02, 0x01]), Err(CoapError::Truncated));
         // 269 + 0xffff overflows the option number.
-        assert_eq!(split_options(&[0xe0, 0xff, 0xff]), Err(CoapError::OptionNumberOverflow));
-        assert_eq!(split_options(&[0x11, 0xaa, 0xff, 0x01]).unwrap(), (&[0x11, 0xaa][..], &[1][..]));
+        assert_eq!(
+            split_options(&[0xe0, 0xff, 0xff]),
+            Err(CoapError::OptionNumberOverflow)
+        );
+        assert_eq!(
+            split_options(&[0x11, 0xaa, 0xff, 0x01]).unwrap(),
+            (&[0x11, 0xaa][..], &[1][..])
+        );
     }
 
     #[test]
@@ -350,7 +384,10 @@ mod tests {
         let mut buf = [0u8; 16];
         let mut w = OptionWriter::new(&mut buf);
         w.option(OptionNumber::UriPath, b"a").unwrap();
-        assert_eq!(w.option(OptionNumber::UriHost, b"h"), Err(CoapError::OptionOutOfOrder));
+        assert_eq!(
+            w.option(OptionNumber::UriHost, b"h"),
+            Err(CoapError::OptionOutOfOrder)
+        );
         let mut opts = [
             CoapOption::new(OptionNumber::UriPath, b"1"),
             CoapOption::new(OptionNumber::UriHost, b"h"),

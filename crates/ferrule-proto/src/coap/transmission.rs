@@ -101,20 +101,21 @@ pub enum TimeoutAction {
     GiveUp,
 }
 
-/// How an Acknowledgement or Reset ended a transmission.
+/// How a transmission ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The peer acknowledged the message (the ACK may carry a piggybacked response).
     Acknowledged,
     /// The peer rejected the message with a Reset.
     Reset,
+    /// MAX_RETRANSMIT retransmissions went unacknowledged.
+    TimedOut,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Waiting,
     Done(Outcome),
-    Failed,
 }
 
 /// The retransmission state of one Confirmable message (RFC 7252 Section 4.2).
@@ -189,7 +190,7 @@ impl Retransmission {
             return TimeoutAction::Wait;
         }
         if self.retransmissions >= self.max_retransmit {
-            self.state = State::Failed;
+            self.state = State::Done(Outcome::TimedOut);
             return TimeoutAction::GiveUp;
         }
         self.retransmissions += 1;
@@ -214,13 +215,11 @@ impl Retransmission {
         Some(outcome)
     }
 
-    /// The outcome, once the transmission has ended: `Some(Ok(..))` when acknowledged or reset,
-    /// `Some(Err(()))` after giving up.
-    pub const fn outcome(&self) -> Option<Result<Outcome, ()>> {
+    /// How the transmission ended, once it has.
+    pub const fn outcome(&self) -> Option<Outcome> {
         match self.state {
             State::Waiting => None,
-            State::Done(o) => Some(Ok(o)),
-            State::Failed => Some(Err(())),
+            State::Done(o) => Some(o),
         }
     }
 }
@@ -248,7 +247,10 @@ mod tests {
         let mut sent_at = [0u64; 5];
         let mut n = 0;
         while let Some(deadline) = tx.poll_timeout() {
-            assert_eq!(tx.on_timeout(Instant::from_millis(deadline.as_millis() - 1)), TimeoutAction::Wait);
+            assert_eq!(
+                tx.on_timeout(Instant::from_millis(deadline.as_millis() - 1)),
+                TimeoutAction::Wait
+            );
             match tx.on_timeout(deadline) {
                 TimeoutAction::Retransmit => {
                     sent_at[n] = deadline.as_millis();
@@ -262,18 +264,30 @@ mod tests {
         }
         assert_eq!(n, 4);
         assert_eq!(sent_at[..4], [4000, 10_000, 22_000, 46_000]);
-        assert_eq!(tx.outcome(), Some(Err(())));
+        assert_eq!(tx.outcome(), Some(Outcome::TimedOut));
     }
 
     #[test]
     fn ack_and_reset_match_by_message_id() {
         let p = TransmissionParameters::default();
         let mut tx = Retransmission::new(&p, MessageId(9), Instant::ZERO, 0);
-        assert_eq!(tx.on_message(MessageType::Acknowledgement, MessageId(8)), None);
+        assert_eq!(
+            tx.on_message(MessageType::Acknowledgement, MessageId(8)),
+            None
+        );
         assert_eq!(tx.on_message(MessageType::Confirmable, MessageId(9)), None);
-        assert_eq!(tx.on_message(MessageType::Reset, MessageId(9)), Some(Outcome::Reset));
-        assert_eq!(tx.on_message(MessageType::Acknowledgement, MessageId(9)), None);
+        assert_eq!(
+            tx.on_message(MessageType::Reset, MessageId(9)),
+            Some(Outcome::Reset)
+        );
+        assert_eq!(
+            tx.on_message(MessageType::Acknowledgement, MessageId(9)),
+            None
+        );
         assert_eq!(tx.poll_timeout(), None);
-        assert_eq!(tx.on_timeout(Instant::from_millis(1_000_000)), TimeoutAction::Wait);
+        assert_eq!(
+            tx.on_timeout(Instant::from_millis(1_000_000)),
+            TimeoutAction::Wait
+        );
     }
 }

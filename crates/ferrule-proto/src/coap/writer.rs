@@ -1,7 +1,9 @@
 //! Emitting a CoAP message into a caller buffer (RFC 7252 Section 3).
 
 use super::options::OptionWriter;
-use super::{Code, CoapError, MessageId, MessageType, OptionNumber, UintValue, HEADER_LEN, VERSION};
+use super::{
+    CoapError, Code, MessageId, MessageType, OptionNumber, UintValue, HEADER_LEN, VERSION,
+};
 
 /// Writes a CoAP message into a caller buffer: header and token first, then options in
 /// ascending order of number, then the payload.
@@ -47,7 +49,9 @@ impl<'b> MessageWriter<'b> {
         head[1] = code.to_byte();
         head[2..4].copy_from_slice(&message_id.0.to_be_bytes());
         head[HEADER_LEN..].copy_from_slice(token);
-        Ok(Self { options: OptionWriter::at(buffer, end) })
+        Ok(Self {
+            options: OptionWriter::at(buffer, end),
+        })
     }
 
     /// Appends an option.
@@ -64,7 +68,11 @@ impl<'b> MessageWriter<'b> {
     ///
     /// # Errors
     /// As [`MessageWriter::option`].
-    pub fn uint_option(&mut self, number: OptionNumber, value: u32) -> Result<&mut Self, CoapError> {
+    pub fn uint_option(
+        &mut self,
+        number: OptionNumber,
+        value: u32,
+    ) -> Result<&mut Self, CoapError> {
         self.option(number, UintValue::new(value).as_slice())
     }
 

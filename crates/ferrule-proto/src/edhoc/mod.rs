@@ -37,6 +37,7 @@
 //! ```
 
 mod auth;
+mod coap_transport;
 mod connection_id;
 mod credential;
 mod ead;
@@ -51,6 +52,10 @@ mod method;
 mod responder;
 mod suite;
 
+pub use coap_transport::{
+    write_continue_request, write_message_1_request, EdhocRequest, CONTENT_FORMAT_CID_EDHOC,
+    CONTENT_FORMAT_EDHOC, EDHOC_URI_PATH,
+};
 pub use connection_id::ConnectionId;
 pub use credential::{
     Credential, CredentialFormat, CredentialLookup, IdCred, Lookup, SingleCredential,
