@@ -14,3 +14,5 @@
 //!
 //! It builds on the protocol core in `ferrule-proto` and the RustCrypto provider in
 //! `ferrule-crypto`; the `ferrule` command line (`ferrule-cli`) is its user-facing front.
+
+pub mod relay;
