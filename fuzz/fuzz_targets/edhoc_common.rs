@@ -279,20 +279,6 @@ pub fn seal_plaintext_3(plaintext: &[u8]) -> Option<Vec<u8>> {
     Some(bstr(&body))
 }
 
-/// Whether a decrypted PLAINTEXT_2 (`with_c_r`) or PLAINTEXT_3 carries its ID_CRED as a kid-only
-/// map `{4: kid}`, which RFC 9528 Section 3.5.3.2 forbids in a plaintext (the compact form must be
-/// used) but ferrule-proto accepted when these targets were written (see
-/// crates/ferrule-proto/tests/edhoc_robustness.rs, `trace2_id_cred_kid_in_map_form_rejected`).
-/// The acceptance oracles skip that one known case so that fuzzing goes on finding others; drop
-/// the exemption once the parser rejects it.
-pub fn known_map_form_kid(plaintext: &[u8], with_c_r: bool) -> bool {
-    let mut d = Decoder::new(plaintext);
-    if with_c_r && ConnectionId::decode(&mut d).is_err() {
-        return false;
-    }
-    matches!(d.map(), Ok(1)) && matches!(d.i64(), Ok(4))
-}
-
 /// The content of a message that is a single byte string (message_2 / message_3 after in-place
 /// decryption).
 pub fn bstr_content(message: &[u8]) -> &[u8] {

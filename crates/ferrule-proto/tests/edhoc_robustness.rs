@@ -70,8 +70,9 @@ impl Party {
         }
     }
 
+    /// ID_CRED_x as the trace gives it: the full map.
     fn id_cred(&self) -> IdCred<'_> {
-        IdCred::decode_plaintext(&mut Decoder::new(&self.id_cred)).unwrap()
+        IdCred::decode_map(&mut Decoder::new(&self.id_cred)).unwrap()
     }
 }
 

@@ -144,7 +144,7 @@ impl Party {
     }
 
     fn id_cred(&self) -> IdCred<'_> {
-        IdCred::decode_plaintext(&mut Decoder::new(&self.id_cred)).unwrap()
+        IdCred::decode_map(&mut Decoder::new(&self.id_cred)).unwrap()
     }
 }
 

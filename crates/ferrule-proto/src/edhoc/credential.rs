@@ -241,32 +241,40 @@ impl<'a> IdCred<'a> {
                 }
                 Ok(Self::Kid(kid))
             }
-            Some(MajorType::Map) => {
-                if d.map()? != 1 {
-                    return Err(CborError::OutOfRange);
-                }
-                match d.i64()? {
-                    cose::HEADER_KID => Ok(Self::Kid(d.bytes()?)),
-                    cose::HEADER_KCCS => {
-                        let ccs = d.skip()?;
-                        Ok(Self::ByValue(ccs))
-                    }
-                    cose::HEADER_X5T => {
-                        if d.array()? != 2 {
-                            return Err(CborError::OutOfRange);
-                        }
-                        let alg = d.i64()?;
-                        let hash = d.bytes()?;
-                        Ok(Self::X5t { alg, hash })
-                    }
-                    _ => Err(CborError::OutOfRange),
-                }
-            }
+            Some(MajorType::Map) => match Self::decode_map(d)? {
+                // A map holding only a kid must be sent in compact form (Section 3.5.3.2).
+                Self::Kid(_) => Err(CborError::NotDeterministic),
+                other => Ok(other),
+            },
             Some(found) => Err(CborError::UnexpectedType {
                 expected: MajorType::Map,
                 found,
             }),
             None => Err(CborError::Truncated),
+        }
+    }
+
+    /// Reads ID_CRED_x in its full map form (as in context_2 / context_3, or in
+    /// configuration): a map with exactly one of `kid`, `kccs` or `x5t`.
+    ///
+    /// # Errors
+    /// If the map is malformed or uses another header parameter.
+    pub fn decode_map(d: &mut Decoder<'a>) -> Result<Self, CborError> {
+        if d.map()? != 1 {
+            return Err(CborError::OutOfRange);
+        }
+        match d.i64()? {
+            cose::HEADER_KID => Ok(Self::Kid(d.bytes()?)),
+            cose::HEADER_KCCS => Ok(Self::ByValue(d.skip()?)),
+            cose::HEADER_X5T => {
+                if d.array()? != 2 {
+                    return Err(CborError::OutOfRange);
+                }
+                let alg = d.i64()?;
+                let hash = d.bytes()?;
+                Ok(Self::X5t { alg, hash })
+            }
+            _ => Err(CborError::OutOfRange),
         }
     }
 
