@@ -77,7 +77,9 @@ mod verify;
 
 pub use aad::{aad, aad_array, MAX_AAD_ARRAY_LEN, MAX_AAD_LEN};
 pub use class::{option_class, OptionClass};
-pub use combined::{build_combined_request, is_combined_request, split_combined_request, CombinedError};
+pub use combined::{
+    build_combined_request, is_combined_request, split_combined_request, CombinedError,
+};
 pub use context::{ContextParams, SecurityContext};
 pub use derive::{kdf_info, InfoType, MAX_INFO_LEN};
 pub use error::{OscoreError, StorageError};
