@@ -3,7 +3,11 @@
 //! Ferrule is end-to-end security for constrained IoT devices: EDHOC (RFC 9528) key exchange and
 //! OSCORE (RFC 8613) message protection over CoAP (RFC 7252). This binary will carry the commands
 //! that provision a fleet, run the cloud service, run device agents and demonstrate the whole
-//! system. Today it has only `demo`, which says what is and is not built yet.
+//! system. Today it has `init` and `device add|list|revoke` (provisioning), and `demo`, which says
+//! what is and is not built yet.
+
+mod cmd_device;
+mod cmd_init;
 
 use std::process::ExitCode;
 
@@ -32,6 +36,17 @@ struct Cli {
 /// The commands of `ferrule`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a cloud directory: the cloud identity and an empty device registry.
+    ///
+    /// Creates DIR if needed, DIR/cloud.identity (the cloud's private keys and credentials for
+    /// every EDHOC method and cipher suite, mode 0600), an empty device registry
+    /// DIR/registry.sqlite, and DIR/devices/ for device bundles.
+    ///
+    /// Refuses to replace an existing cloud identity unless --force is given, since every device
+    /// provisioned from this directory trusts it.
+    Init(cmd_init::InitArgs),
+    /// Provision, list and revoke devices.
+    Device(cmd_device::DeviceArgs),
     /// Run the end-to-end demo, narrated (not implemented yet: says what works today).
     Demo,
 }
@@ -39,10 +54,19 @@ enum Command {
 /// Parses the command line and runs the chosen command.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match &cli.command {
+        Command::Init(args) => cmd_init::run(args),
+        Command::Device(args) => cmd_device::run(args),
         Command::Demo => {
             println!("{DEMO_NOT_YET}");
-            ExitCode::SUCCESS
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,6 +1,11 @@
 //! Ferrule's device SDK: end-to-end security for firmware with no OS, no heap and a few KB of RAM.
 //!
-//! **Not built yet.** This crate is a placeholder with no API. It will hold:
+//! Built so far:
+//!
+//! - [`bundle`]: the device bundle that `ferrule device add` writes, holding the device's name,
+//!   EDHOC method and suite, private key, credential and the cloud credential it trusts.
+//!
+//! Still to come:
 //!
 //! - a sans-IO `Session` that combines the EDHOC initiator (RFC 9528), OSCORE (RFC 8613) and a CoAP
 //!   client with retransmission: the application hands it received bytes and the time, and sends
@@ -13,3 +18,13 @@
 //! `ferrule-proto` and the RustCrypto provider in `ferrule-crypto`.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod bundle;
+pub mod session;
+
+pub use bundle::{Bundle, BundleError, BundleField};
+pub use session::{Event, MessageHandle, Session, SessionConfig, SessionError};
