@@ -41,6 +41,12 @@ pub enum DeviceCommand {
     /// The device stays in the registry, marked revoked, so its name and kid are never given to
     /// another device. Revoking a device that is already revoked changes nothing.
     Revoke(RevokeArgs),
+    /// Run a Linux device agent from a bundle: handshake, then send protected telemetry.
+    ///
+    /// Runs EDHOC with the cloud (the combined request by default), then sends COUNT telemetry
+    /// messages as OSCORE-protected `POST /t`, each acknowledged only after the cloud stored it,
+    /// and prints every event: connected, acknowledged, command received, refused.
+    Run(crate::cmd_run::RunArgs),
 }
 
 /// The cloud directory argument shared by the device commands.
@@ -119,6 +125,7 @@ pub fn run(args: &DeviceArgs) -> anyhow::Result<()> {
         DeviceCommand::Add(args) => add(args),
         DeviceCommand::List(args) => list(args),
         DeviceCommand::Revoke(args) => revoke(args),
+        DeviceCommand::Run(args) => crate::cmd_run::run(args),
     }
 }
 

@@ -1,27 +1,24 @@
 //! The `ferrule` command line: the user-facing front of Ferrule's crates.
 //!
 //! Ferrule is end-to-end security for constrained IoT devices: EDHOC (RFC 9528) key exchange and
-//! OSCORE (RFC 8613) message protection over CoAP (RFC 7252). This binary will carry the commands
-//! that provision a fleet, run the cloud service, run device agents and demonstrate the whole
-//! system. Today it has `init` and `device add|list|revoke` (provisioning), and `demo`, which says
-//! what is and is not built yet.
+//! OSCORE (RFC 8613) message protection over CoAP (RFC 7252). This binary provisions a fleet
+//! (`init`, `device add|list|revoke`), runs the cloud service (`serve`), device agents
+//! (`device run`, `fleet`) and an untrusted relay (`relay`), and demonstrates the whole system
+//! (`demo`).
 
+mod agent;
+mod cmd_demo;
 mod cmd_device;
+mod cmd_fleet;
 mod cmd_init;
+mod cmd_relay;
+mod cmd_run;
+mod cmd_serve;
+mod logging;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// What `ferrule demo` prints while the end-to-end demo is not built.
-const DEMO_NOT_YET: &str = "\
-The end-to-end demo is not implemented yet. It lands with the system pieces (the device SDK, the \
-cloud service and the command line's provisioning, serve and device commands), and will then set \
-up a cloud identity and a device registry in a temporary directory, register a device, and walk \
-through a protected exchange between a device and the cloud across an untrusted relay, narrating \
-each step. What works today is the protocol core, the `ferrule-proto` crate with its RustCrypto \
-provider `ferrule-crypto`, and its tests: run `cargo xtask test` from the repository to check \
-formatting, lints, the test suite and the no_std builds for Cortex-M.";
 
 /// End-to-end security for constrained IoT devices: EDHOC (RFC 9528) and OSCORE (RFC 8613) over
 /// CoAP.
@@ -47,8 +44,29 @@ enum Command {
     Init(cmd_init::InitArgs),
     /// Provision, list and revoke devices.
     Device(cmd_device::DeviceArgs),
-    /// Run the end-to-end demo, narrated (not implemented yet: says what works today).
-    Demo,
+    /// Run the cloud service: EDHOC responder, OSCORE endpoint, registry checks and sinks.
+    ///
+    /// Listens for devices on UDP (CoAP), authenticates them against the registry in DIR,
+    /// writes their telemetry to the sink (one JSON object per line) and acknowledges each
+    /// message only after the sink accepted it. With --admin, serves an HTTP API on loopback:
+    /// GET /devices, POST /devices/NAME/revoke, POST /devices/NAME/commands, GET /metrics.
+    Serve(cmd_serve::ServeArgs),
+    /// Run many simulated devices against a server and report throughput and latency.
+    ///
+    /// Each simulated device is a real device session with its own identity, provisioned in DIR
+    /// on first use. Prints a summary, or with --json exactly one JSON object on stdout.
+    Fleet(cmd_fleet::FleetArgs),
+    /// Forward UDP between devices and the cloud like an untrusted gateway, showing what it sees.
+    ///
+    /// Each line tells the direction, the size, and what the bytes reveal: EDHOC message_1 is
+    /// public by design; everything after it is ciphertext to the relay.
+    Relay(cmd_relay::RelayArgs),
+    /// Run the whole system in a temporary directory, narrated, and clean up.
+    ///
+    /// Sets up a cloud, provisions three devices, starts the server and a relay, runs the
+    /// devices through the relay, delivers a command, revokes a device and shows it refused,
+    /// prints the decrypted telemetry and a summary. Exits 0 when everything behaved.
+    Demo(cmd_demo::DemoArgs),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -57,10 +75,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Init(args) => cmd_init::run(args),
         Command::Device(args) => cmd_device::run(args),
-        Command::Demo => {
-            println!("{DEMO_NOT_YET}");
-            Ok(())
-        }
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Fleet(args) => cmd_fleet::run(args),
+        Command::Relay(args) => cmd_relay::run(args),
+        Command::Demo(args) => cmd_demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,7 +102,7 @@ mod tests {
     #[test]
     fn demo_parses() {
         let cli = Cli::try_parse_from(["ferrule", "demo"]).expect("`ferrule demo` parses");
-        assert!(matches!(cli.command, Command::Demo));
+        assert!(matches!(cli.command, Command::Demo(_)));
     }
 
     #[test]

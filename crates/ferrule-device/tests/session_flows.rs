@@ -123,21 +123,26 @@ fn command_in_a_2_04_arrives_as_a_command_event() {
         .events
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::Command(c) => Some(c.clone()),
+            Event::Command {
+                payload,
+                content_format,
+            } => Some((payload.clone(), *content_format)),
             _ => None,
         })
         .collect();
     assert_eq!(commands.len(), 1);
-    assert_eq!(commands[0].payload(), b"\xa1\x63cmd\x66reboot");
-    assert_eq!(commands[0].content_format(), Some(60));
-    assert!(!commands[0].is_truncated());
+    assert_eq!(&commands[0].0[..], b"\xa1\x63cmd\x66reboot");
+    assert_eq!(commands[0].1, Some(60));
+    assert!(!commands[0].0.is_truncated());
     // The command comes before the Delivered of the message that carried it.
     let pos = |f: &dyn Fn(&Event) -> bool| sim.events.iter().position(|(_, e)| f(e)).unwrap();
-    assert!(pos(&|e| matches!(e, Event::Command(_))) < pos(&|e| matches!(e, Event::Delivered(_))));
+    assert!(
+        pos(&|e| matches!(e, Event::Command { .. })) < pos(&|e| matches!(e, Event::Delivered(_)))
+    );
 
     // A message without a pending command brings none.
     assert!(sim.deliver(b"second", 10_000));
-    assert_eq!(sim.count(|e| matches!(e, Event::Command(_))), 1);
+    assert_eq!(sim.count(|e| matches!(e, Event::Command { .. })), 1);
 
     // GET /c fetches one; with none pending, the 2.05 is empty.
     sim.cloud.commands.push_back((b"led on".to_vec(), None));
@@ -151,12 +156,15 @@ fn command_in_a_2_04_arrives_as_a_command_event() {
         .iter()
         .rev()
         .find_map(|(_, e)| match e {
-            Event::Command(c) => Some(c.clone()),
+            Event::Command {
+                payload,
+                content_format,
+            } => Some((payload.clone(), *content_format)),
             _ => None,
         })
         .unwrap();
-    assert_eq!(last_command.payload(), b"led on");
-    assert_eq!(last_command.content_format(), None);
+    assert_eq!(&last_command.0[..], b"led on");
+    assert_eq!(last_command.1, None);
     let fetch = sim.cloud.received.last().unwrap();
     assert_eq!(fetch.path, "c");
     assert!(fetch.payload.is_empty());
@@ -166,7 +174,17 @@ fn command_in_a_2_04_arrives_as_a_command_event() {
         .events
         .iter()
         .any(|(_, e)| *e == Event::Delivered(h))));
-    assert_eq!(sim.count(|e| matches!(e, Event::Command(_))), 2);
+    assert_eq!(sim.count(|e| matches!(e, Event::Command { .. })), 2);
+
+    // A command longer than the session's CMD (64) is cut, and says so.
+    sim.cloud.commands.push_back((vec![7u8; 100], None));
+    assert!(sim.deliver(b"third", 10_000));
+    let (_, last) = sim.events.iter().rev().nth(1).unwrap();
+    let Event::Command { payload, .. } = last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(&payload[..], &[7u8; 64][..]);
+    assert!(payload.is_truncated());
 }
 
 #[test]
@@ -200,7 +218,7 @@ fn unread_command_makes_send_busy_until_read() {
     while let Some(e) = sim.session.poll_event() {
         events.push(e);
     }
-    assert!(matches!(events[1], Event::Command(_)), "{events:?}");
+    assert!(matches!(events[1], Event::Command { .. }), "{events:?}");
     assert!(sim.session.send(now, b"b", None).is_ok());
 }
 

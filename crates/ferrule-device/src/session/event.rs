@@ -17,52 +17,58 @@ impl MessageHandle {
     }
 }
 
-/// A command from the cloud: the payload of a `2.04` to `POST /t` or of a `2.05` to `GET /c`,
-/// copied into a buffer of `CMD` bytes.
+/// The bytes of a command from the cloud (the payload of a `2.04` to `POST /t` or of a `2.05`
+/// to `GET /c`), copied into a buffer of `N` bytes. Dereferences to `[u8]`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Command<const CMD: usize = 64> {
-    payload: [u8; CMD],
+pub struct CommandPayload<const N: usize = 64> {
+    bytes: [u8; N],
     len: usize,
-    content_format: Option<u16>,
     truncated: bool,
 }
 
-impl<const CMD: usize> Command<CMD> {
-    /// Copies a command; keeps the first `CMD` bytes of a longer one.
-    pub(crate) fn new(payload: &[u8], content_format: Option<u16>) -> Self {
-        let mut buf = [0u8; CMD];
-        let len = payload.len().min(CMD);
-        buf[..len].copy_from_slice(&payload[..len]);
+impl<const N: usize> CommandPayload<N> {
+    /// Copies a payload; keeps the first `N` bytes of a longer one.
+    pub(crate) fn new(payload: &[u8]) -> Self {
+        let mut bytes = [0u8; N];
+        let len = payload.len().min(N);
+        bytes[..len].copy_from_slice(&payload[..len]);
         Self {
-            payload: buf,
+            bytes,
             len,
-            content_format,
-            truncated: payload.len() > CMD,
+            truncated: payload.len() > N,
         }
     }
 
     /// The command bytes.
-    pub fn payload(&self) -> &[u8] {
-        &self.payload[..self.len]
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 
-    /// Its Content-Format, if the cloud sent one.
-    pub const fn content_format(&self) -> Option<u16> {
-        self.content_format
-    }
-
-    /// Whether the command was longer than `CMD` bytes and only its start is kept (the cloud
-    /// considers it delivered): size `CMD` for the largest command.
+    /// Whether the command was longer than `N` bytes and only its start is kept (the cloud
+    /// considers it delivered): choose the session's `CMD` for the largest command.
     pub const fn is_truncated(&self) -> bool {
         self.truncated
     }
 }
 
-impl<const CMD: usize> core::fmt::Debug for Command<CMD> {
+impl<const N: usize> core::ops::Deref for CommandPayload<N> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for CommandPayload<N> {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for CommandPayload<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Command")
-            .field("payload", &self.payload())
-            .field("content_format", &self.content_format)
+        f.debug_struct("CommandPayload")
+            .field("bytes", &self.as_slice())
             .field("truncated", &self.truncated)
             .finish()
     }
@@ -125,9 +131,15 @@ pub enum Event<const CMD: usize = 64> {
     /// The message was answered with a verified protected success response: for telemetry,
     /// the cloud accepted it (it is in the sink). Reported exactly once per message.
     Delivered(MessageHandle),
-    /// A command from the cloud. It arrives before the [`Event::Delivered`] of the message
-    /// whose response carried it.
-    Command(Command<CMD>),
+    /// A command from the cloud (docs/protocol.md: the payload of a `2.04` to `POST /t`, or of
+    /// a `2.05` to `GET /c`). It arrives before the [`Event::Delivered`] of the message whose
+    /// response carried it.
+    Command {
+        /// The command bytes (at most `CMD`; see [`CommandPayload::is_truncated`]).
+        payload: CommandPayload<CMD>,
+        /// Its Content-Format, if the cloud sent one.
+        content_format: Option<u16>,
+    },
     /// The cloud answered the message with a verified protected error (for example `4.00` for
     /// a payload it refused, `5.00` if its sink failed). The message is dropped: send it
     /// again if it should be retried.

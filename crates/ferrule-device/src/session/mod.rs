@@ -30,7 +30,7 @@
 //!     while let Some(event) = session.poll_event() {
 //!         match event {
 //!             Event::Delivered(handle) => { /* telemetry `handle` is in the cloud's sink */ }
-//!             Event::Command(command) => { /* act on command.payload() */ }
+//!             Event::Command { payload, content_format } => { /* act on &payload[..] */ }
 //!             _ => {}
 //!         }
 //!     }
@@ -87,6 +87,11 @@
 //! - **After a reboot** [`Session::new`] starts without a context and the first message runs a
 //!   new handshake. Its fresh ephemeral keys give a fresh OSCORE Master Secret, so no nonce of a
 //!   previous boot can repeat even if the storage were lost; keys are never persisted.
+//! - **Events are never lost where it matters.** [`Event::Delivered`], [`Event::Refused`] and
+//!   [`Event::Command`] are always reported (the session refuses new messages while more than
+//!   three events are unread, and while a command is unread); a link-state event
+//!   ([`Event::Rejected`], [`Event::Disconnected`]) that is still unread when the next one comes
+//!   is replaced by it.
 //!
 //! # Invariants
 //!
@@ -118,7 +123,7 @@ use ferrule_proto::oscore::{
 
 pub use config::{Backoff, Flow, RekeyPolicy, SessionConfig, DEFAULT_C_I, DEFAULT_PERSIST_STEP};
 pub use error::SessionError;
-pub use event::{Command, DisconnectReason, Event, MessageHandle, RejectReason};
+pub use event::{CommandPayload, DisconnectReason, Event, MessageHandle, RejectReason};
 pub use ferrule_proto::coap::Instant;
 pub use ferrule_proto::oscore::{MemoryStorage, Storage};
 
@@ -205,7 +210,7 @@ pub struct Session<'a, C, S, const BUF: usize = 256, const CMD: usize = 64> {
     link: Link<'a>,
     exchange: Option<Exchange>,
     pending: Option<Pending>,
-    command: Option<Command<CMD>>,
+    command: Option<(CommandPayload<CMD>, Option<u16>)>,
     events: Notes,
     mids: MessageIdSequence,
     next_handle: u32,
@@ -452,7 +457,10 @@ impl<'a, C: Crypto, S: Storage, const BUF: usize, const CMD: usize> Session<'a, 
                 (Note::Connected(c_r), _) => Event::Connected { c_r },
                 (Note::Delivered(handle), _) => Event::Delivered(handle),
                 (Note::Command, _) => match self.command.take() {
-                    Some(command) => Event::Command(command),
+                    Some((payload, content_format)) => Event::Command {
+                        payload,
+                        content_format,
+                    },
                     None => continue,
                 },
                 (Note::Refused(handle, code), _) => Event::Refused { handle, code },
@@ -888,7 +896,7 @@ impl<'a, C: Crypto, S: Storage, const BUF: usize, const CMD: usize> Session<'a, 
             if !payload.is_empty() {
                 let content_format =
                     wire::content_format(response.option(OptionNumber::ContentFormat));
-                self.command = Some(Command::new(payload, content_format));
+                self.command = Some((CommandPayload::new(payload), content_format));
                 self.events.push(Note::Command);
             }
             self.pending = None;
@@ -1083,7 +1091,7 @@ mod tests {
         std::println!(
             "Session<RustCrypto<8-byte RNG>, MemoryStorage, 256, 64>: {} B \
              (Link {} B, SecurityContext {} B, InitiatorWaitM2 {} B, InitiatorWaitM4 {} B, \
-             Exchange {} B, Notes {} B, Command<64> {} B, Event<64> {} B)",
+             Exchange {} B, Notes {} B, CommandPayload<64> {} B, Event<64> {} B)",
             size_of::<Suite2Session>(),
             size_of::<Link<'static>>(),
             size_of::<SecurityContext>(),
@@ -1091,7 +1099,7 @@ mod tests {
             size_of::<InitiatorWaitM4>(),
             size_of::<Exchange>(),
             size_of::<Notes>(),
-            size_of::<Command<64>>(),
+            size_of::<CommandPayload<64>>(),
             size_of::<Event<64>>(),
         );
         std::println!(
