@@ -47,6 +47,13 @@ pub enum DeviceCommand {
     /// messages as OSCORE-protected `POST /t`, each acknowledged only after the cloud stored it,
     /// and prints every event: connected, acknowledged, command received, refused.
     Run(crate::cmd_run::RunArgs),
+    /// Print a device's credentials for another EDHOC/OSCORE implementation.
+    ///
+    /// With --format aiocoap (the default), prints an aiocoap credentials file (EDN; save it as
+    /// FILE.diag) with which `aiocoap-client --credentials FILE.diag` acts as this device
+    /// against the Ferrule server at --server. With --format aiocoap-server, prints the
+    /// credentials with which an aiocoap server acts as this device's cloud at --server.
+    Export(crate::cmd_export::ExportArgs),
 }
 
 /// The cloud directory argument shared by the device commands.
@@ -126,6 +133,7 @@ pub fn run(args: &DeviceArgs) -> anyhow::Result<()> {
         DeviceCommand::List(args) => list(args),
         DeviceCommand::Revoke(args) => revoke(args),
         DeviceCommand::Run(args) => crate::cmd_run::run(args),
+        DeviceCommand::Export(args) => crate::cmd_export::run(args),
     }
 }
 

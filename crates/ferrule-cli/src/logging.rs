@@ -1,5 +1,7 @@
 //! Structured logs to stderr (stdout may carry telemetry or JSON).
 
+use std::io::IsTerminal;
+
 /// Sends `tracing` output to stderr; `RUST_LOG` chooses the level (default `info`).
 pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -9,6 +9,7 @@
 mod agent;
 mod cmd_demo;
 mod cmd_device;
+mod cmd_export;
 mod cmd_fleet;
 mod cmd_init;
 mod cmd_relay;
