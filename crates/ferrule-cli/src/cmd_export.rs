@@ -1,7 +1,7 @@
 //! `ferrule device export`: a device's credentials in another implementation's format, so that
 //! implementation can act as the device (or as its cloud) against Ferrule.
 
-use std::fmt::Write as _;
+use core::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
