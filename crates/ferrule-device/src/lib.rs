@@ -1,21 +1,16 @@
 //! Ferrule's device SDK: end-to-end security for firmware with no OS, no heap and a few KB of RAM.
 //!
-//! Built so far:
-//!
+//! - [`session`]: a sans-IO [`Session`] that combines the EDHOC initiator (RFC 9528), OSCORE
+//!   (RFC 8613) and a CoAP client with retransmission (RFC 7252), speaking the protocol of
+//!   `docs/protocol.md`. The application hands it received bytes and the time, and sends the
+//!   bytes it returns over any datagram or serial link; sequence numbers are persisted in steps
+//!   through [`session::Storage`] so that a power cut never reuses a nonce.
 //! - [`bundle`]: the device bundle that `ferrule device add` writes, holding the device's name,
 //!   EDHOC method and suite, private key, credential and the cloud credential it trusts.
 //!
-//! Still to come:
-//!
-//! - a sans-IO `Session` that combines the EDHOC initiator (RFC 9528), OSCORE (RFC 8613) and a CoAP
-//!   client with retransmission: the application hands it received bytes and the time, and sends
-//!   the bytes it returns over any datagram or serial link;
-//! - a `Storage` trait through which sequence numbers and keys are persisted, in steps, so that a
-//!   power cut never reuses a nonce;
-//! - a C API behind the feature `capi`.
-//!
-//! It stays `no_std` without `alloc` and without `unsafe` code, and builds on the protocol core in
-//! `ferrule-proto` and the RustCrypto provider in `ferrule-crypto`.
+//! Invariants: `no_std` without `alloc` and without `unsafe` code; buffers are sized by const
+//! generics. It builds on the protocol core in `ferrule-proto` and the RustCrypto provider in
+//! `ferrule-crypto`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
