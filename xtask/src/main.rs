@@ -22,7 +22,10 @@ const THUMB_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi"]
 const COMPONENTS: [&str; 2] = ["rustfmt", "clippy"];
 
 /// Crates that must build without `std`, for every entry of [`THUMB_TARGETS`].
-const NO_STD_CRATES: [&str; 2] = ["ferrule-proto", "ferrule-crypto"];
+const NO_STD_CRATES: [&str; 3] = ["ferrule-proto", "ferrule-crypto", "ferrule-device"];
+
+/// The independent peer of the interoperability tests, installed from PyPI into `.venv`.
+const PYTHON_PEER: &str = "aiocoap[oscore]==0.4.17";
 
 /// The usage text shown by `cargo xtask --help` and after a usage error.
 const USAGE: &str = "\
@@ -34,11 +37,13 @@ Commands:
   test    Run every check the project requires, in order, stopping at the first failure:
             1. setup: install the thumbv7em-none-eabihf and thumbv6m-none-eabi targets and the
                rustfmt and clippy components through rustup, if they are missing
-            2. cargo fmt --all --check
-            3. cargo clippy --workspace --all-targets -- -D warnings
-            4. cargo test --workspace
-            5. cargo build -p ferrule-proto -p ferrule-crypto --target thumbv7em-none-eabihf
-            6. cargo build -p ferrule-proto -p ferrule-crypto --target thumbv6m-none-eabi
+            2. setup: Python venv with the interop peer: create .venv with aiocoap[oscore]==0.4.17
+               (the independent peer of the interoperability tests), if it is missing
+            3. cargo fmt --all --check
+            4. cargo clippy --workspace --all-targets -- -D warnings
+            5. cargo test --workspace
+            6. cargo build -p ferrule-proto -p ferrule-crypto -p ferrule-device --target thumbv7em-none-eabihf
+            7. cargo build -p ferrule-proto -p ferrule-crypto -p ferrule-device --target thumbv6m-none-eabi
   help    Print this message
 
 Options:
@@ -108,6 +113,7 @@ impl Context {
 fn test_steps() -> Vec<Step> {
     let mut steps = vec![
         Step::task("setup: rustup targets and components", setup_toolchain),
+        Step::task("setup: Python venv with the interop peer", setup_python),
         Step::cargo(&["fmt", "--all", "--check"]),
         Step::cargo(&[
             "clippy",
@@ -128,6 +134,41 @@ fn test_steps() -> Vec<Step> {
         steps.push(Step::cargo(&args));
     }
     steps
+}
+
+/// Creates `.venv` with [`PYTHON_PEER`] unless it already imports it.
+fn setup_python(ctx: &Context) -> Result<(), String> {
+    let venv = ctx.root.join(".venv");
+    let python = venv.join("bin").join("python");
+    let ready = Command::new(&python)
+        .args([
+            "-c",
+            "import aiocoap, lakers; assert aiocoap.meta.version == '0.4.17'",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ready {
+        println!("{} already has {PYTHON_PEER}", venv.display());
+        return Ok(());
+    }
+    if !python.exists() {
+        let system = env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3"));
+        run(
+            Command::new(&system).arg("-m").arg("venv").arg(&venv),
+            "creating the Python venv (needs python3 with the venv module)",
+        )?;
+    }
+    run(
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            PYTHON_PEER,
+        ]),
+        "installing the interop peer from PyPI",
+    )
 }
 
 /// Runs `steps` in order, printing a header before each and one summary line at the end.
