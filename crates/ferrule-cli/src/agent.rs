@@ -15,7 +15,9 @@ use ferrule_proto::cbor::Encoder;
 use ferrule_proto::coap::Instant;
 use ferrule_proto::oscore::MemoryStorage;
 use rand_core::OsRng;
+use std::sync::Arc;
 use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
 
 /// Content-Format of the telemetry the agent sends: `application/cbor`.
 pub const CONTENT_FORMAT_CBOR: u16 = 60;
@@ -35,6 +37,9 @@ pub struct AgentPlan {
     pub stop_on_reject: bool,
     /// Send the handshake with message_4 instead of the combined request.
     pub with_message_4: bool,
+    /// Limits how many agents handshake at once (a fleet starting together would otherwise
+    /// overflow the server's receive buffer and wait for retransmissions).
+    pub handshake_gate: Option<Arc<Semaphore>>,
 }
 
 /// What the agent reports as it goes.
@@ -158,6 +163,16 @@ pub async fn run_agent(
         .await
         .with_context(|| format!("connecting to {}", plan.server))?;
 
+    // Held until the first handshake ends, one way or the other.
+    let mut gate = match &plan.handshake_gate {
+        Some(gate) => Some(
+            Arc::clone(gate)
+                .acquire_owned()
+                .await
+                .context("handshake gate closed")?,
+        ),
+        None => None,
+    };
     let start = StdInstant::now();
     let now = || Instant::from_millis(start.elapsed().as_millis() as u64);
     let mut report = AgentReport::default();
@@ -166,30 +181,6 @@ pub async fn run_agent(
     let mut out = [0u8; 512];
     let mut buf = [0u8; 1500];
     loop {
-        if report.delivered >= plan.count {
-            break;
-        }
-        if start.elapsed() >= plan.deadline {
-            report.timed_out = true;
-            break;
-        }
-        if session.pending().is_none() && report.sent < plan.count && StdInstant::now() >= next_send
-        {
-            let mut payload = [0u8; 64];
-            let n = telemetry(report.sent, &mut payload);
-            match session.send(now(), &payload[..n], Some(CONTENT_FORMAT_CBOR)) {
-                Ok(_) => {
-                    report.sent += 1;
-                    queued_at = StdInstant::now();
-                }
-                Err(e) => tracing::debug!("send deferred: {e}"),
-            }
-        }
-        while let Some(n) = session.poll_transmit(now(), &mut out) {
-            if let Err(e) = socket.send(&out[..n]).await {
-                tracing::debug!("send to {} failed: {e}", plan.server);
-            }
-        }
         let mut stop = false;
         while let Some(event) = session.poll_event() {
             let reported = match event {
@@ -232,11 +223,35 @@ pub async fn run_agent(
                 on_event(&e);
             }
         }
+        if report.handshakes > 0 || report.rejections > 0 {
+            gate = None;
+        }
         if stop {
             break;
         }
         if report.delivered >= plan.count {
-            continue;
+            break;
+        }
+        if start.elapsed() >= plan.deadline {
+            report.timed_out = true;
+            break;
+        }
+        if session.pending().is_none() && report.sent < plan.count && StdInstant::now() >= next_send
+        {
+            let mut payload = [0u8; 64];
+            let n = telemetry(report.sent, &mut payload);
+            match session.send(now(), &payload[..n], Some(CONTENT_FORMAT_CBOR)) {
+                Ok(_) => {
+                    report.sent += 1;
+                    queued_at = StdInstant::now();
+                }
+                Err(e) => tracing::debug!("send deferred: {e}"),
+            }
+        }
+        while let Some(n) = session.poll_transmit(now(), &mut out) {
+            if let Err(e) = socket.send(&out[..n]).await {
+                tracing::debug!("send to {} failed: {e}", plan.server);
+            }
         }
         // Sleep until the session's next timer, the next message, or the deadline.
         let mut wake = start + plan.deadline;
@@ -256,5 +271,6 @@ pub async fn run_agent(
             () = sleep => session.handle_timeout(now()),
         }
     }
+    drop(gate);
     Ok(report)
 }

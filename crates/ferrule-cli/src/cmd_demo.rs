@@ -49,6 +49,7 @@ fn run_device(
         deadline: Duration::from_secs(30),
         stop_on_reject: true,
         with_message_4: false,
+        handshake_gate: None,
     };
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

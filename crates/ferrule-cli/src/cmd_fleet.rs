@@ -46,6 +46,9 @@ pub struct FleetArgs {
     /// Use the plain EDHOC flow with message_4 instead of the combined request.
     #[arg(long)]
     pub with_message_4: bool,
+    /// At most this many devices handshake at the same time (the others wait their turn).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub parallel_handshakes: usize,
     /// Worker threads running the devices (default: the number of cores).
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
@@ -136,6 +139,9 @@ pub fn run(args: &FleetArgs) -> anyhow::Result<()> {
         deadline: Duration::from_secs(args.timeout),
         stop_on_reject: true,
         with_message_4: args.with_message_4,
+        handshake_gate: Some(Arc::new(tokio::sync::Semaphore::new(
+            args.parallel_handshakes.max(1),
+        ))),
     };
     progress.reset();
     progress.set_length(args.devices as u64 * args.messages);
@@ -173,8 +179,9 @@ pub fn run(args: &FleetArgs) -> anyhow::Result<()> {
                     tasks.push(tokio::task::spawn_local(async move {
                         let mut connected_after_ms = None;
                         let report = run_agent(&bundle, &plan, |e| match e {
-                            AgentEvent::Connected { after_ms, .. } => {
-                                connected_after_ms.get_or_insert(*after_ms);
+                            AgentEvent::Connected { .. } => {
+                                connected_after_ms
+                                    .get_or_insert(start.elapsed().as_millis() as u64);
                             }
                             AgentEvent::Delivered { .. } => {
                                 delivered.fetch_add(1, Ordering::Relaxed);

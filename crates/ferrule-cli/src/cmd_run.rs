@@ -50,6 +50,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         deadline: Duration::from_secs(args.timeout),
         stop_on_reject: !args.retry_refused,
         with_message_4: args.with_message_4,
+        handshake_gate: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
