@@ -124,7 +124,10 @@ fn describe_reject(reason: &RejectReason) -> String {
                 "handshake refused with {code:?}: the device is unknown to the cloud or revoked"
             )
         }
-        RejectReason::Handshake(e) => format!("the cloud's handshake message failed here: {e}"),
+        RejectReason::Handshake(e) => format!(
+            "the server's EDHOC message did not verify here ({e}): this device does not trust that \
+             server; check the bundle and the server address"
+        ),
         other => format!("{other:?}"),
     }
 }
