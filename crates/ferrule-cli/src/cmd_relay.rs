@@ -6,14 +6,19 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use ferrule_cloud::relay::{run_relay, RelayStats};
+use ferrule_cloud::relay::{run_relay, run_serial_bridge, RelayStats};
 
 /// The arguments of `ferrule relay`.
 #[derive(Debug, Args)]
 pub struct RelayArgs {
     /// The UDP address devices send to.
+    #[arg(long, value_name = "ADDR", required_unless_present = "serial_tcp")]
+    pub listen: Option<SocketAddr>,
+    /// Also (or instead) accept serial devices on this TCP address: each connection carries
+    /// frames of a 2-byte big-endian length and one datagram, as emulated firmware sends them
+    /// over its UART (QEMU: `-chardev socket,host=H,port=P,nodelay=on -serial chardev:ID`).
     #[arg(long, value_name = "ADDR")]
-    pub listen: SocketAddr,
+    pub serial_tcp: Option<SocketAddr>,
     /// The cloud's UDP address.
     #[arg(long, value_name = "ADDR")]
     pub upstream: SocketAddr,
@@ -31,20 +36,47 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let stats = Arc::new(RelayStats::default());
         let quiet = args.quiet;
-        eprintln!(
-            "ferrule relay: forwarding udp://{} <-> udp://{}; showing what an untrusted gateway sees",
-            args.listen, args.upstream
-        );
-        let relay = run_relay(
-            args.listen,
-            args.upstream,
-            Arc::clone(&stats),
-            Arc::new(move |o| {
-                if !quiet {
-                    println!("relay: {o}");
+        let observe: Arc<dyn Fn(ferrule_cloud::relay::Observation) + Send + Sync> = Arc::new(move |o| {
+            if !quiet {
+                println!("relay: {o}");
+            }
+        });
+        let udp = {
+            let (stats, observe) = (Arc::clone(&stats), Arc::clone(&observe));
+            let listen = args.listen;
+            async move {
+                match listen {
+                    Some(listen) => run_relay(listen, args.upstream, stats, observe)
+                        .await
+                        .with_context(|| format!("relaying on udp://{listen}")),
+                    None => std::future::pending().await,
                 }
-            }),
-        );
+            }
+        };
+        let serial = {
+            let (stats, observe) = (Arc::clone(&stats), Arc::clone(&observe));
+            let serial = args.serial_tcp;
+            async move {
+                match serial {
+                    Some(addr) => run_serial_bridge(addr, args.upstream, stats, observe)
+                        .await
+                        .with_context(|| format!("bridging serial devices on tcp://{addr}")),
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        if let Some(listen) = args.listen {
+            eprintln!(
+                "ferrule relay: forwarding udp://{listen} <-> udp://{}; showing what an untrusted gateway sees",
+                args.upstream
+            );
+        }
+        if let Some(serial) = args.serial_tcp {
+            eprintln!(
+                "ferrule relay: serial devices on tcp://{serial} (2-byte length frames) <-> udp://{}",
+                args.upstream
+            );
+        }
         let summary = {
             let stats = Arc::clone(&stats);
             async move {
@@ -62,7 +94,8 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
-            r = relay => r.with_context(|| format!("relaying on {}", args.listen))?,
+            r = udp => r?,
+            r = serial => r?,
             () = summary => {},
             _ = tokio::signal::ctrl_c() => {},
         }

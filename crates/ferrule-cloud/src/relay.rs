@@ -232,6 +232,103 @@ async fn forward_down(
     peers.lock().await.remove(&device);
 }
 
+/// Largest datagram a serial frame may carry (the 2-byte length allows more; CoAP over UDP
+/// without IP fragmentation stays below this).
+pub const MAX_FRAME: usize = 1280;
+
+/// Bridges devices on a serial line to the cloud: accepts TCP connections on `listen` (QEMU
+/// connects its UART there with `-chardev socket,...`), reads frames of a 2-byte big-endian
+/// length followed by one datagram, and forwards each datagram over UDP to `upstream`; answers
+/// go back as frames. Each connection gets its own UDP socket, like a device of its own.
+///
+/// # Errors
+/// If `listen` cannot be bound or accepting fails.
+pub async fn run_serial_bridge(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    stats: Arc<RelayStats>,
+    observe: Arc<dyn Fn(Observation) + Send + Sync>,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    run_serial_bridge_on(listener, upstream, stats, observe).await
+}
+
+/// As [`run_serial_bridge`], on an already bound listener.
+///
+/// # Errors
+/// If accepting a connection fails.
+pub async fn run_serial_bridge_on(
+    listener: tokio::net::TcpListener,
+    upstream: SocketAddr,
+    stats: Arc<RelayStats>,
+    observe: Arc<dyn Fn(Observation) + Send + Sync>,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, device) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let (stats, observe) = (Arc::clone(&stats), Arc::clone(&observe));
+        tokio::spawn(async move {
+            if let Err(e) = bridge_one(stream, device, upstream, stats, observe).await {
+                tracing::info!(%device, "serial bridge: connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn bridge_one(
+    stream: tokio::net::TcpStream,
+    device: SocketAddr,
+    upstream: SocketAddr,
+    stats: Arc<RelayStats>,
+    observe: Arc<dyn Fn(Observation) + Send + Sync>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bind: SocketAddr = if upstream.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let udp = UdpSocket::bind(bind).await?;
+    udp.connect(upstream).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    let mut frame = vec![0u8; MAX_FRAME];
+    let mut answer = vec![0u8; 2 + MAX_FRAME];
+    loop {
+        tokio::select! {
+            header = reader.read_u16() => {
+                let len = usize::from(header?);
+                if len == 0 || len > MAX_FRAME {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("frame of {len} bytes (1 to {MAX_FRAME} allowed): the serial stream is out of step"),
+                    ));
+                }
+                reader.read_exact(&mut frame[..len]).await?;
+                let datagram = &frame[..len];
+                observe(Observation { direction: Direction::Up, device, size: len, kind: Visible::of(datagram) });
+                stats.up.fetch_add(1, Ordering::Relaxed);
+                stats.bytes.fetch_add(len as u64, Ordering::Relaxed);
+                if let Err(e) = udp.send(datagram).await {
+                    tracing::warn!(%device, %upstream, "serial bridge: forwarding failed: {e}");
+                }
+            }
+            received = udp.recv(&mut answer[2..]) => {
+                let n = match received {
+                    Ok(n) => n,
+                    // ICMP port unreachable while the server is down: keep the line open.
+                    Err(_) => continue,
+                };
+                observe(Observation { direction: Direction::Down, device, size: n, kind: Visible::of(&answer[2..2 + n]) });
+                stats.down.fetch_add(1, Ordering::Relaxed);
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                let len = u16::try_from(n).unwrap_or(u16::MAX);
+                answer[..2].copy_from_slice(&len.to_be_bytes());
+                writer.write_all(&answer[..2 + n]).await?;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +360,37 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].kind, Visible::Opaque);
         assert_eq!(stats.bytes.load(Ordering::Relaxed), 10);
+    }
+
+    #[tokio::test]
+    async fn serial_frames_become_datagrams_and_back() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let server_addr = server.local_addr().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bridge_addr = listener.local_addr().unwrap();
+        let stats = Arc::new(RelayStats::default());
+        tokio::spawn(run_serial_bridge_on(
+            listener,
+            server_addr,
+            Arc::clone(&stats),
+            Arc::new(|_| {}),
+        ));
+        let mut line = tokio::net::TcpStream::connect(bridge_addr).await.unwrap();
+        line.write_all(&[0, 5, b'h', b'e', b'l', b'l', b'o'])
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = server.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        server.send_to(b"world!", from).await.unwrap();
+        let mut framed = [0u8; 8];
+        line.read_exact(&mut framed).await.unwrap();
+        assert_eq!(&framed, &[0, 6, b'w', b'o', b'r', b'l', b'd', b'!']);
+        // A frame that cannot be right ends the connection.
+        line.write_all(&[0xff, 0xff]).await.unwrap();
+        let mut rest = Vec::new();
+        let _ = line.read_to_end(&mut rest).await;
+        assert_eq!(stats.up.load(Ordering::Relaxed), 1);
     }
 }
