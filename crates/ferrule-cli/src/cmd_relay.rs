@@ -49,7 +49,7 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
                     Some(listen) => run_relay(listen, args.upstream, stats, observe)
                         .await
                         .with_context(|| format!("relaying on udp://{listen}")),
-                    None => std::future::pending().await,
+                    None => core::future::pending().await,
                 }
             }
         };
@@ -61,7 +61,7 @@ pub fn run(args: &RelayArgs) -> anyhow::Result<()> {
                     Some(addr) => run_serial_bridge(addr, args.upstream, stats, observe)
                         .await
                         .with_context(|| format!("bridging serial devices on tcp://{addr}")),
-                    None => std::future::pending().await,
+                    None => core::future::pending().await,
                 }
             }
         };
