@@ -9,7 +9,7 @@ use ferrule_cloud::timestamp;
 use ferrule_cloud::{provision_device, CloudDir, CloudIdentity, Device, Registry};
 use ferrule_proto::edhoc::{CipherSuite, Method};
 
-/// Manage the devices of a cloud directory: provision, list and revoke them.
+/// Manage the devices of a cloud directory: provision, list, revoke, run and export them.
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
     /// What to do.

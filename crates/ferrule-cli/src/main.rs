@@ -43,7 +43,7 @@ enum Command {
     /// Refuses to replace an existing cloud identity unless --force is given, since every device
     /// provisioned from this directory trusts it.
     Init(cmd_init::InitArgs),
-    /// Provision, list and revoke devices.
+    /// Provision, list, revoke, run and export devices.
     Device(cmd_device::DeviceArgs),
     /// Run the cloud service: EDHOC responder, OSCORE endpoint, registry checks and sinks.
     ///
