@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod footprint;
+
 /// Bare-metal targets the `no_std` crates must build for: Cortex-M4F/M7F and Cortex-M0/M0+.
 const THUMB_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi"];
 
@@ -44,6 +46,9 @@ Commands:
             5. cargo test --workspace
             6. cargo build -p ferrule-proto -p ferrule-crypto -p ferrule-device --target thumbv7em-none-eabihf
             7. cargo build -p ferrule-proto -p ferrule-crypto -p ferrule-device --target thumbv6m-none-eabi
+  footprint [--json] [--check]
+          Build the firmware footprint profiles and report flash, static RAM and peak stack
+          (see `cargo xtask footprint --help`)
   help    Print this message
 
 Options:
@@ -305,6 +310,7 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["test"] => run_steps("test", &test_steps(), &Context::from_env()),
+        ["footprint", options @ ..] => footprint::run(&Context::from_env(), options),
         ["help"] | ["-h"] | ["--help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
