@@ -12,33 +12,12 @@ use ferrule_proto::oscore::{
 };
 use serde_json::Value;
 
-struct TestRng(u64);
+mod support;
 
-impl rand_core::RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl rand_core::CryptoRng for TestRng {}
+use support::TestRng;
 
 fn crypto() -> RustCrypto<TestRng> {
-    RustCrypto::new(TestRng(0x2545_f491_4f6c_dd1d))
+    RustCrypto::new(TestRng::new(0x2545_f491_4f6c_dd1d))
 }
 
 fn vectors() -> Value {

@@ -22,30 +22,9 @@ use ferrule_proto::crypto::{
 };
 use ferrule_proto::oscore::{ContextParams, MemoryStorage, OscoreError, SecurityContext};
 
-struct TestRng(u64);
+mod support;
 
-impl rand_core::RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl rand_core::CryptoRng for TestRng {}
+use support::TestRng;
 
 /// Delegates to RustCrypto and records every (key, nonce) pair an AEAD seal uses.
 struct RecordingCrypto {
@@ -427,7 +406,7 @@ fn world(
 
 fn recording() -> RecordingCrypto {
     RecordingCrypto {
-        inner: RustCrypto::new(TestRng(0x853c_49e6_748f_ea9b)),
+        inner: RustCrypto::new(TestRng::new(0x853c_49e6_748f_ea9b)),
         used: HashSet::new(),
         seals: 0,
         reuses: 0,

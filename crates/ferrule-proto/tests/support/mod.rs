@@ -241,7 +241,7 @@ impl<C: Crypto> Crypto for Recording<C> {
 /// Wraps a private key and records what it signs and derives.
 pub struct RecordingKey<'k, K> {
     pub inner: K,
-    pub record: &'k std::cell::RefCell<Record>,
+    pub record: &'k core::cell::RefCell<Record>,
 }
 
 impl<K: PrivateKey> PrivateKey for RecordingKey<'_, K> {
