@@ -31,7 +31,7 @@ use super::handshakes::Pending;
 use super::lookup::RegistryLookup;
 use super::metrics::HandshakeResult;
 use super::reply::ReplyHead;
-use super::sessions::Session;
+use super::sessions::{Kid, Session};
 
 /// Largest EDHOC message the server accepts (message_3 with a CCS by value and EAD fits).
 const MAX_EDHOC_MESSAGE: usize = 1024;
@@ -396,8 +396,8 @@ impl Endpoint<'_> {
         tracing::info!(device = %device.name, kid = %hex(&device.kid), c_r, %peer,
             suite = established.suite().id(), "session established");
         let evicted = self.sessions.insert(Session {
-            device: device.name,
-            kid: device.kid,
+            device: device.name.into(),
+            kid: Kid::new(&device.kid),
             context,
             peer,
             last_seen: now,
@@ -406,7 +406,7 @@ impl Endpoint<'_> {
         });
         if let Some(evicted) = evicted {
             tracing::warn!(
-                device = evicted,
+                device = &*evicted,
                 "too many sessions: dropped the least recently used"
             );
         }

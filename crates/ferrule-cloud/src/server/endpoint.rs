@@ -226,7 +226,7 @@ impl<'a> Endpoint<'a> {
                     .sessions
                     .devices()
                     .map(|s| SessionSummary {
-                        device: s.device.clone(),
+                        device: s.device.to_string(),
                         peer: s.peer,
                         last_seen: wall
                             .checked_sub(now.saturating_duration_since(s.last_seen))

@@ -77,7 +77,7 @@ impl Endpoint<'_> {
                     );
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, device, "cannot check the device in the registry");
+                    tracing::error!(error = %e, device = &*device, "cannot check the device in the registry");
                     return Reply::new(head.bare(Code::SERVICE_UNAVAILABLE));
                 }
             }
@@ -110,7 +110,7 @@ impl Endpoint<'_> {
         let inner = self.inner_request(&device, &device_kid, peer, &verified.message);
         if touch_due {
             if let Err(e) = self.registry.touch(&device, SystemTime::now()) {
-                tracing::warn!(device, error = %e, "cannot record last seen");
+                tracing::warn!(device = &*device, error = %e, "cannot record last seen");
             }
         }
 
@@ -151,11 +151,14 @@ impl Endpoint<'_> {
                 out.truncate(n);
                 Reply {
                     bytes: out,
-                    delivers: inner.command.map(|command| Delivery { device, command }),
+                    delivers: inner.command.map(|command| Delivery {
+                        device: device.to_string(),
+                        command,
+                    }),
                 }
             }
             Err(e) => {
-                tracing::error!(device, error = %e, "cannot protect the response");
+                tracing::error!(device = &*device, error = %e, "cannot protect the response");
                 Reply::new(head.bare(Code::INTERNAL_SERVER_ERROR))
             }
         }
