@@ -6,7 +6,8 @@
 //! flash = `.text` + `.rodata` + `.data`, static RAM = `.data` + `.bss` + `.uninit`. Then, if
 //! `qemu-system-arm` is installed, it runs the same ELF in QEMU against a peer: a `ferrule serve`
 //! (debug build of the CLI, in a temporary directory, one registered device per suite) through
-//! `fw-host-peer bridge`, or for `oscore-only` the scripted OSCORE peer `fw-host-peer oscore`.
+//! the CLI's serial bridge `ferrule relay --serial-tcp`, or for `oscore-only` (which no cloud can
+//! serve: its context is pre-shared) the scripted OSCORE peer `fw-host-peer oscore`.
 //! The run is a full handshake (none for `oscore-only`), one telemetry message and a `GET /c`;
 //! the firmware paints its stack at reset and reports the deepest word written
 //! (`peak_stack=BYTES` in its last line). Without QEMU, or with `--no-run`, peak_stack is null.
@@ -20,12 +21,11 @@
 use core::fmt::Write as _;
 use core::time::Duration;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::Instant;
+use std::process::{Command, ExitCode, Stdio};
 
-use crate::Context;
+use crate::{firmware, Context};
 
 /// Allowed growth over the baseline before `--check` fails: 5%.
 const TOLERANCE_PERCENT: u64 = 5;
@@ -170,23 +170,39 @@ pub fn run(ctx: &Context, args: &[&str]) -> ExitCode {
     }
 }
 
+/// `cargo xtask footprint --check`, as a step of `cargo xtask test`.
+pub fn check_step(ctx: &Context) -> Result<(), String> {
+    let options = Options {
+        json: false,
+        check: true,
+        run: true,
+        breakdown: false,
+    };
+    match footprint(ctx, &options)? {
+        true => Ok(()),
+        false => Err(format!(
+            "a footprint profile grew more than {TOLERANCE_PERCENT}% over {BASELINE}, or could not \
+             be measured"
+        )),
+    }
+}
+
 /// Builds, measures and reports; `Ok(false)` when `--check` found a regression.
 fn footprint(ctx: &Context, options: &Options) -> Result<bool, String> {
-    let firmware = ctx.root.join("firmware");
-    let out_dir = firmware.join("target").join("footprint");
+    let out_dir = firmware::target_dir(ctx).join("footprint");
     fs::create_dir_all(&out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
     let mut elves = Vec::new();
     for profile in &PROFILES {
-        let elf = build(ctx, &firmware, &out_dir, profile)?;
+        let elf = build(ctx, &out_dir, profile)?;
         elves.push(elf);
     }
-    let qemu = options.run && qemu_available();
+    let qemu = options.run && firmware::qemu_available();
     if options.run && !qemu {
         eprintln!("footprint: qemu-system-arm not found: peak_stack is null (install it from Debian: qemu-system-arm)");
     }
     let mut peaks: Vec<Option<u64>> = vec![None; PROFILES.len()];
     if qemu {
-        let harness = Harness::start(ctx, &firmware, &out_dir)?;
+        let harness = Harness::start(ctx, &out_dir)?;
         for (i, (profile, elf)) in PROFILES.iter().zip(&elves).enumerate() {
             match harness.measure(profile, elf) {
                 Ok(peak) => peaks[i] = Some(peak),
@@ -259,76 +275,36 @@ fn footprint(ctx: &Context, options: &Options) -> Result<bool, String> {
 }
 
 /// Builds `profile` and copies its ELF to `out_dir/PROFILE.elf`.
-fn build(
-    ctx: &Context,
-    firmware: &Path,
-    out_dir: &Path,
-    profile: &Profile,
-) -> Result<PathBuf, String> {
-    let mut command = Command::new(&ctx.cargo);
-    // Run in firmware/ so that its .cargo/config.toml (linker script, aes_compact) applies.
-    command.current_dir(firmware).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "ferrule-fw",
-        "--bin",
-        profile.bin,
-        "--target",
-        profile.target,
-    ]);
-    if let Some(features) = profile.features {
-        command.args(["--no-default-features", "--features", features]);
-    }
+fn build(ctx: &Context, out_dir: &Path, profile: &Profile) -> Result<PathBuf, String> {
     eprintln!(
         "footprint: building {} ({}, {})",
         profile.name,
         profile.target,
         profile.features.unwrap_or("default features")
     );
-    crate::run(
-        &mut command,
-        &format!("building footprint profile {}", profile.name),
-    )?;
-    let built = firmware
-        .join("target")
-        .join(profile.target)
-        .join("release")
-        .join(profile.bin);
     let elf = out_dir.join(format!("{}.elf", profile.name));
-    fs::copy(&built, &elf).map_err(|e| format!("copying {}: {e}", built.display()))?;
+    firmware::build(
+        ctx,
+        &firmware::Build {
+            target: profile.target,
+            bin: profile.bin,
+            features: profile.features,
+        },
+        &elf,
+    )?;
     Ok(elf)
 }
 
-fn qemu_available() -> bool {
-    Command::new("qemu-system-arm")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A child process that is killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// What the QEMU runs need: a running `ferrule serve` with one device per suite, and the host
-/// peer.
+/// What the QEMU runs need: a running `ferrule serve` with one device per suite behind the CLI's
+/// serial bridge (`ferrule relay --serial-tcp`), and the scripted OSCORE peer.
 struct Harness {
     /// The working directory of the runs (bundles, NVM files, the OSCORE context).
     dir: PathBuf,
+    /// `fw-host-peer`, the scripted OSCORE peer of `oscore-only`.
     peer: PathBuf,
-    /// The cloud's UDP address.
-    cloud: String,
-    _serve: Guard,
+    // Dropped in this order: the relay before the cloud it forwards to.
+    relay: firmware::Relay,
+    cloud: firmware::Cloud,
 }
 
 /// The pre-shared OSCORE context of `oscore-only` (RFC 8613 Appendix C.1.1, client side): Sender
@@ -342,18 +318,10 @@ fn oscore_context() -> Vec<u8> {
 }
 
 impl Harness {
-    fn start(ctx: &Context, firmware: &Path, out_dir: &Path) -> Result<Self, String> {
-        eprintln!("footprint: building the CLI (ferrule serve) and fw-host-peer");
-        crate::run(
-            Command::new(&ctx.cargo).current_dir(&ctx.root).args([
-                "build",
-                "--quiet",
-                "-p",
-                "ferrule-cli",
-            ]),
-            "cargo build -p ferrule-cli",
-        )?;
-        let host_peer = firmware.join("host-peer");
+    fn start(ctx: &Context, out_dir: &Path) -> Result<Self, String> {
+        eprintln!("footprint: building the CLI (ferrule serve, ferrule relay) and fw-host-peer");
+        let ferrule = firmware::build_cli(ctx)?;
+        let host_peer = firmware::workspace(ctx).join("host-peer");
         crate::run(
             Command::new(&ctx.cargo).current_dir(&host_peer).args([
                 "build",
@@ -362,195 +330,87 @@ impl Harness {
             ]),
             "building firmware/host-peer",
         )?;
-        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ctx.root.join("target"));
-        let ferrule = target_dir.join("debug").join("ferrule");
         let peer = host_peer
             .join("target")
             .join("release")
             .join("fw-host-peer");
 
         let dir = out_dir.join("run");
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let cli = |args: &[&str]| -> Result<(), String> {
-            let output = Command::new(&ferrule)
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .map_err(|e| format!("running {}: {e}", ferrule.display()))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "`ferrule {}` failed: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&output.stderr)
-                ))
-            }
-        };
-        cli(&["init", "--dir", "cloud"])?;
-        cli(&["device", "add", "fw-s2", "--dir", "cloud", "--suite", "2"])?;
-        cli(&["device", "add", "fw-s0", "--dir", "cloud", "--suite", "0"])?;
+        let cloud = firmware::Cloud::start(
+            &ferrule,
+            &dir,
+            &[("fw-s2", Some(2)), ("fw-s0", Some(0))],
+            false,
+        )?;
         fs::write(dir.join("oscore.bin"), oscore_context())
             .map_err(|e| format!("writing the OSCORE context: {e}"))?;
-
-        // Its log goes to a file: a pipe closed after reading the first line would break it.
-        let log_path = dir.join("serve.log");
-        let log = fs::File::create(&log_path)
-            .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
-        let serve = Command::new(&ferrule)
-            .args([
-                "serve",
-                "--dir",
-                "cloud",
-                "--listen",
-                "127.0.0.1:0",
-                "--sink",
-                "jsonl:sink.jsonl",
-            ])
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting ferrule serve: {e}"))?;
-        let serve = Guard(serve);
-        let started = Instant::now();
-        let cloud = loop {
-            let text = fs::read_to_string(&log_path).unwrap_or_default();
-            if let Some(addr) = text.lines().find_map(|line| {
-                line.split_once("listening for devices on udp://")
-                    .map(|(_, addr)| addr.trim().to_owned())
-            }) {
-                break addr;
-            }
-            if started.elapsed() > Duration::from_secs(20) {
-                return Err(format!(
-                    "ferrule serve did not say where it listens; its log:\n{text}"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let relay = firmware::Relay::start(&ferrule, &dir, cloud.udp)?;
         Ok(Self {
             dir,
             peer,
+            relay,
             cloud,
-            _serve: serve,
         })
     }
 
     /// Runs `elf` for `profile` in QEMU; its peak stack.
     fn measure(&self, profile: &Profile, elf: &Path) -> Result<u64, String> {
-        let mut peer = Command::new(&self.peer);
-        match profile.peer {
-            Peer::Cloud { .. } => peer.args([
-                "bridge",
-                "--listen",
-                "127.0.0.1:0",
-                "--upstream",
-                &self.cloud,
-            ]),
-            Peer::Oscore => peer.args([
-                "oscore",
-                "--listen",
-                "127.0.0.1:0",
-                "--context",
-                "oscore.bin",
-            ]),
+        // The oscore-only peer serves one connection: one per run.
+        let mut oscore_peer = None;
+        let port = match profile.peer {
+            Peer::Cloud { .. } => self.relay.addr.port(),
+            Peer::Oscore => {
+                let mut peer = Command::new(&self.peer)
+                    .args(["oscore", "--listen", "127.0.0.1:0"])
+                    .args(["--context", "oscore.bin"])
+                    .current_dir(&self.dir)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| format!("starting {}: {e}", self.peer.display()))?;
+                let stdout = peer.stdout.take();
+                oscore_peer = Some(firmware::Guard(peer));
+                stdout
+                    .and_then(|s| {
+                        let mut line = String::new();
+                        BufReader::new(s).read_line(&mut line).ok()?;
+                        line.trim().rsplit(':').next()?.parse::<u16>().ok()
+                    })
+                    .ok_or("the host peer did not say where it listens")?
+            }
         };
-        let mut peer = peer
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.peer.display()))?;
-        let stdout = peer.stdout.take();
-        let _peer = Guard(peer);
-        let port = stdout
-            .and_then(|s| {
-                let mut line = String::new();
-                BufReader::new(s).read_line(&mut line).ok()?;
-                line.trim().rsplit(':').next()?.parse::<u16>().ok()
-            })
-            .ok_or("the host peer did not say where it listens")?;
         let nvm = format!("{}.nvm", profile.name);
         let _ = fs::remove_file(self.dir.join(&nvm));
         let append = match profile.peer {
             Peer::Cloud { suite } => format!(
-                "bundle=cloud/devices/fw-s{suite}.bundle nvm={nvm} count=1 deadline_ms=30000"
+                "bundle={} nvm={nvm} count=1 deadline_ms=30000",
+                firmware::Cloud::bundle(&format!("fw-s{suite}"))
             ),
             Peer::Oscore => format!("context=oscore.bin nvm={nvm} count=1 deadline_ms=30000"),
         };
-        let child = Command::new("qemu-system-arm")
-            .args([
-                "-M",
-                profile.machine,
-                "-display",
-                "none",
-                "-monitor",
-                "none",
-            ])
-            .args(["-semihosting-config", "enable=on,target=native"])
-            .args([
-                "-chardev",
-                &format!("socket,id=u0,host=127.0.0.1,port={port},nodelay=on"),
-                "-serial",
-                "chardev:u0",
-            ])
-            .arg("-kernel")
-            .arg(elf)
-            .args(["-append", &append])
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("starting qemu-system-arm: {e}"))?;
-        let (status, output) = wait_with_timeout(child, RUN_TIMEOUT)?;
+        let qemu = firmware::Qemu::start(
+            profile.machine,
+            elf,
+            port,
+            &append,
+            &self.dir,
+            &self.dir.join(format!("{}.out", profile.name)),
+        )?;
+        let (status, output) = qemu.wait(RUN_TIMEOUT)?;
+        drop(oscore_peer);
         let last = output.lines().last().unwrap_or("").to_owned();
         if status != Some(0) {
             return Err(format!(
-                "the firmware did not complete its run (exit {status:?}); its output:\n{output}"
+                "the firmware did not complete its run (exit {status:?}); its output:\n{output}\nferrule serve:\n{}ferrule relay:\n{}",
+                firmware::tail(&self.cloud.log, 20),
+                firmware::tail(&self.relay.log, 20),
             ));
         }
         last.split_whitespace()
             .find_map(|word| word.strip_prefix("peak_stack="))
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("no peak_stack in the firmware's last line: {last}"))
-    }
-}
-
-/// Waits for `child` at most `timeout`, killing it then; its exit code and standard output (with
-/// standard error after it).
-fn wait_with_timeout(mut child: Child, timeout: Duration) -> Result<(Option<i32>, String), String> {
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut output = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut output);
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut output);
-    }
-    match status {
-        Some(status) => Ok((status.code(), output)),
-        None => Err(format!(
-            "timed out after {}s; output so far:\n{output}",
-            timeout.as_secs()
-        )),
     }
 }
 

@@ -4,7 +4,9 @@
 //! `cargo xtask test` is the one command that checks the whole project, on a developer's machine and
 //! in CI alike. It first installs what cargo cannot install by itself (the bare-metal targets and
 //! the rustfmt and clippy components, through rustup), then runs formatting, lints, the test suite
-//! and the `no_std` builds, stopping at the first step that fails.
+//! and the `no_std` builds, then the firmware checks (after installing QEMU from Debian when it
+//! runs as root): the footprint against its baseline and the end-to-end test in QEMU. It stops at
+//! the first step that fails.
 //!
 //! This crate uses only `std`, so that it builds in seconds on a fresh machine. To add a step,
 //! append it to the list returned by [`test_steps`].
@@ -12,9 +14,11 @@
 use std::env;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
+mod firmware;
+mod firmware_test;
 mod footprint;
 
 /// Bare-metal targets the `no_std` crates must build for: Cortex-M4F/M7F and Cortex-M0/M0+.
@@ -25,6 +29,13 @@ const COMPONENTS: [&str; 2] = ["rustfmt", "clippy"];
 
 /// Crates that must build without `std`, for every entry of [`THUMB_TARGETS`].
 const NO_STD_CRATES: [&str; 3] = ["ferrule-proto", "ferrule-crypto", "ferrule-device"];
+
+/// The thumb target of the Cortex-M3 firmware (`cargo xtask firmware-test`); the others it needs
+/// are in [`THUMB_TARGETS`].
+const FIRMWARE_TARGETS: [&str; 1] = ["thumbv7m-none-eabi"];
+
+/// The Debian packages the firmware steps need: QEMU runs the firmware, binutils inspects it.
+const FIRMWARE_PACKAGES: [&str; 2] = ["qemu-system-arm", "binutils-arm-none-eabi"];
 
 /// The independent peer of the interoperability tests, installed from PyPI into `.venv`.
 const PYTHON_PEER: &str = "aiocoap[oscore]==0.4.17";
@@ -46,9 +57,18 @@ Commands:
             5. cargo test --workspace
             6. cargo build -p ferrule-proto -p ferrule-crypto -p ferrule-device --target thumbv7em-none-eabihf
             7. cargo build -p ferrule-proto -p ferrule-crypto -p ferrule-device --target thumbv6m-none-eabi
-  footprint [--json] [--check]
+            8. setup: QEMU, ARM binutils and the thumbv7m-none-eabi target: if qemu-system-arm
+               is missing, apt-get update and apt-get install qemu-system-arm
+               binutils-arm-none-eabi (as root, or through passwordless sudo; otherwise it says
+               so and the next steps fail); rustup target add thumbv7m-none-eabi
+            9. cargo xtask footprint --check
+           10. cargo xtask firmware-test
+  footprint [--json] [--check] [--no-run] [--breakdown]
           Build the firmware footprint profiles and report flash, static RAM and peak stack
           (see `cargo xtask footprint --help`)
+  firmware-test
+          Run the firmware in QEMU (Cortex-M3 and M4F) against `ferrule serve` through
+          `ferrule relay --serial-tcp`, with a reset in the middle of a run
   help    Print this message
 
 Options:
@@ -138,7 +158,90 @@ fn test_steps() -> Vec<Step> {
         args.extend(["--target", target]);
         steps.push(Step::cargo(&args));
     }
+    steps.push(Step::task(
+        "setup: QEMU, ARM binutils and the thumbv7m-none-eabi target",
+        setup_firmware,
+    ));
+    steps.push(Step::task(
+        "cargo xtask footprint --check",
+        footprint::check_step,
+    ));
+    steps.push(Step::task("cargo xtask firmware-test", firmware_test::step));
     steps
+}
+
+/// Whether `program --version` runs.
+fn runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Setup step: [`FIRMWARE_PACKAGES`] from Debian if `qemu-system-arm` or `arm-none-eabi-size`
+/// is missing, and [`FIRMWARE_TARGETS`] through rustup.
+///
+/// apt-get needs root: as root (CI) it runs directly, otherwise through `sudo -n` if that works
+/// without a password; else the step only says what to install, and the footprint check and the
+/// firmware test fail for want of QEMU.
+fn setup_firmware(_ctx: &Context) -> Result<(), String> {
+    if runs("qemu-system-arm") && runs("arm-none-eabi-size") {
+        println!("qemu-system-arm and arm-none-eabi-size already installed");
+    } else {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let sudo = !root
+            && Command::new("sudo")
+                .args(["-n", "true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        let apt_get = |args: &[&str]| {
+            let mut command = if sudo {
+                // sudo drops the environment: pass DEBIAN_FRONTEND through env(1).
+                let mut c = Command::new("sudo");
+                c.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+                c
+            } else {
+                Command::new("apt-get")
+            };
+            command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            run(
+                &mut command,
+                &format!(
+                    "{}apt-get {}",
+                    if sudo { "sudo " } else { "" },
+                    args.join(" ")
+                ),
+            )
+        };
+        if !root && !sudo {
+            println!(
+                "qemu-system-arm or arm-none-eabi-size is missing, and installing needs root: \
+                 skipped (install them with `apt-get install {}`); the firmware steps will fail \
+                 without QEMU",
+                FIRMWARE_PACKAGES.join(" ")
+            );
+        } else {
+            apt_get(&["update", "-q"])?;
+            let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+            args.extend(FIRMWARE_PACKAGES);
+            apt_get(&args)?;
+        }
+    }
+    if rustup_output(&["--version"]).is_none() {
+        println!(
+            "rustup not found: assuming the target {} is installed",
+            FIRMWARE_TARGETS.join(", ")
+        );
+        return Ok(());
+    }
+    ensure_installed("target", &FIRMWARE_TARGETS)
 }
 
 /// Creates `.venv` with [`PYTHON_PEER`] unless it already imports it.
@@ -311,6 +414,7 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["test"] => run_steps("test", &test_steps(), &Context::from_env()),
         ["footprint", options @ ..] => footprint::run(&Context::from_env(), options),
+        ["firmware-test", options @ ..] => firmware_test::run(&Context::from_env(), options),
         ["help"] | ["-h"] | ["--help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS

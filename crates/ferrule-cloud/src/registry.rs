@@ -404,6 +404,20 @@ impl Registry {
         Ok(Self { conn, path })
     }
 
+    /// Trades the durability of the latest writes for speed on this connection: in WAL mode with
+    /// `synchronous = NORMAL` a commit no longer waits for an `fsync`, and a power cut (not a
+    /// crash of the process) may lose the last few transactions but never corrupts the
+    /// database (SQLite, "WAL mode"). For the server's high-rate writes (last seen, security
+    /// events, delivered commands); provisioning and revocation keep the default, which syncs.
+    ///
+    /// # Errors
+    /// If SQLite refuses the setting.
+    pub fn relax_durability(&self) -> Result<(), RegistryError> {
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(|source| self.db(source))
+    }
+
     fn schema_version(&self) -> Result<i64, RegistryError> {
         self.conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))

@@ -1,29 +1,28 @@
-//! `fw-host-peer`: the host end of the firmware's UART0, which QEMU connects to over TCP
+//! `fw-host-peer`: the scripted OSCORE peer of the `oscore-only` firmware, at the host end of
+//! its UART0, which QEMU connects to over TCP
 //! (`-chardev socket,host=127.0.0.1,port=PORT,nodelay=on -serial chardev:ID`). The link carries
 //! datagrams, each framed as a 2-byte big-endian length and the bytes.
 //!
 //! ```text
-//! fw-host-peer bridge --listen ADDR --upstream ADDR   # frames <-> UDP datagrams to a cloud
 //! fw-host-peer oscore --listen ADDR --context FILE    # answers pre-shared OSCORE requests
 //! ```
 //!
-//! Both listen before QEMU starts (QEMU connects as a client at startup), serve one connection
-//! and exit when QEMU closes it. `oscore` is the scripted peer of the `oscore-only` footprint
-//! profile: it holds the server side of the context in FILE (the device's view, see
-//! `ferrule-fw/src/bin/oscore-only.rs`) and answers every verified `POST /t` with a protected
-//! `2.04`. Written for `cargo xtask footprint`; the serial bridge of the CLI is the one for
-//! users.
+//! It listens before QEMU starts (QEMU connects as a client at startup), serves one connection
+//! and exits when QEMU closes it. It holds the server side of the context in FILE (the device's
+//! view, see `ferrule-fw/src/bin/oscore-only.rs`) and answers every verified `POST /t` with a
+//! protected `2.04`. Written for `cargo xtask footprint`, because no cloud speaks a pre-shared
+//! context; the firmware that runs EDHOC talks to `ferrule serve` through the CLI's serial
+//! bridge, `ferrule relay --serial-tcp`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::thread;
 
 use ferrule_crypto::RustCrypto;
 use ferrule_proto::coap::{Code, Message, MessageType, MessageWriter};
 use ferrule_proto::oscore::{ContextParams, SecurityContext};
 
-const USAGE: &str = "usage: fw-host-peer bridge --listen ADDR --upstream ADDR\n       fw-host-peer oscore --listen ADDR --context FILE";
+const USAGE: &str = "usage: fw-host-peer oscore --listen ADDR --context FILE";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,10 +32,6 @@ fn main() -> ExitCode {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let result = match (args.first().map(String::as_str), value("--listen")) {
-        (Some("bridge"), Some(listen)) => match value("--upstream") {
-            Some(upstream) => bridge(&listen, &upstream),
-            None => Err(USAGE.to_owned()),
-        },
         (Some("oscore"), Some(listen)) => match value("--context") {
             Some(context) => oscore(&listen, &context),
             None => Err(USAGE.to_owned()),
@@ -77,36 +72,6 @@ fn write_frame(stream: &mut TcpStream, datagram: &[u8]) -> std::io::Result<()> {
     let mut frame = len.to_be_bytes().to_vec();
     frame.extend_from_slice(&datagram[..usize::from(len)]);
     stream.write_all(&frame)
-}
-
-/// Frames from QEMU to UDP datagrams toward `upstream`, and back.
-fn bridge(listen: &str, upstream: &str) -> Result<(), String> {
-    let upstream: SocketAddr = upstream
-        .parse()
-        .map_err(|e| format!("upstream {upstream}: {e}"))?;
-    let socket = UdpSocket::bind(if upstream.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    })
-    .and_then(|s| s.connect(upstream).map(|()| s))
-    .map_err(|e| format!("UDP socket toward {upstream}: {e}"))?;
-    let mut stream = accept(listen)?;
-    let mut down_stream = stream.try_clone().map_err(|e| e.to_string())?;
-    let down_socket = socket.try_clone().map_err(|e| e.to_string())?;
-    thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while let Ok(n) = down_socket.recv(&mut buf) {
-            if write_frame(&mut down_stream, &buf[..n]).is_err() {
-                break;
-            }
-        }
-    });
-    while let Some(frame) = read_frame(&mut stream) {
-        // A lost datagram is the firmware's to retransmit, as over any UDP path.
-        let _ = socket.send(&frame);
-    }
-    Ok(())
 }
 
 /// Answers the firmware's OSCORE requests with the server side of the pre-shared context.
