@@ -18,9 +18,7 @@ use ferrule_proto::edhoc::{
     ConnectionId, EdhocRequest, ErrCode, Error as EdhocError, Established, Responder,
     ResponderVerifiedM3, CONTENT_FORMAT_EDHOC,
 };
-use ferrule_proto::oscore::{
-    request_kid, split_combined_request, ContextParams, OscoreError, SecurityContext,
-};
+use ferrule_proto::oscore::{split_combined_request, ContextParams, OscoreError, SecurityContext};
 use rand_core::{OsRng, RngCore};
 
 use crate::registry::{hex, Device};
@@ -182,18 +180,9 @@ impl Endpoint<'_> {
         datagram: &mut [u8],
         now: Instant,
     ) -> Reply {
-        let kid = match request_kid(datagram) {
-            Ok(kid) => kid.kid.to_vec(),
-            Err(e) => {
-                self.events.reject(
-                    &self.registry,
-                    Reason::BadOption,
-                    None,
-                    &e.to_string(),
-                    peer,
-                );
-                return Reply::new(head.oscore_error(&e, Code::BAD_REQUEST));
-            }
+        let kid = match self.request_kid_or_reject(peer, head, datagram) {
+            Ok(kid) => kid,
+            Err(reply) => return reply,
         };
         let Some(c_r) = ConnectionId::new(&kid) else {
             return self.unknown_handshake(peer, head, &kid, false);

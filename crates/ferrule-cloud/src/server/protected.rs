@@ -22,6 +22,28 @@ use super::resources::InnerResponse;
 const MAX_RESPONSE: usize = 2048;
 
 impl Endpoint<'_> {
+    /// The `kid` of an OSCORE request (the session's C_R); a malformed OSCORE option is logged,
+    /// counted and answered with the error RFC 8613 Section 8.2 prescribes.
+    pub(crate) fn request_kid_or_reject(
+        &mut self,
+        peer: SocketAddr,
+        head: &ReplyHead,
+        datagram: &[u8],
+    ) -> Result<Vec<u8>, Reply> {
+        request_kid(datagram)
+            .map(|kid| kid.kid.to_vec())
+            .map_err(|e| {
+                self.events.reject(
+                    &self.registry,
+                    Reason::BadOption,
+                    None,
+                    &e.to_string(),
+                    peer,
+                );
+                Reply::new(head.oscore_error(&e, Code::BAD_REQUEST))
+            })
+    }
+
     /// An OSCORE request (not combined, or what remains of a combined one).
     pub(crate) fn protected_request(
         &mut self,
@@ -30,18 +52,9 @@ impl Endpoint<'_> {
         datagram: &mut [u8],
         now: Instant,
     ) -> Reply {
-        let kid = match request_kid(datagram) {
-            Ok(kid) => kid.kid.to_vec(),
-            Err(e) => {
-                self.events.reject(
-                    &self.registry,
-                    Reason::BadOption,
-                    None,
-                    &e.to_string(),
-                    peer,
-                );
-                return Reply::new(head.oscore_error(&e, Code::BAD_REQUEST));
-            }
+        let kid = match self.request_kid_or_reject(peer, head, datagram) {
+            Ok(kid) => kid,
+            Err(reply) => return reply,
         };
         if let Err(e) = self.refresh_generation() {
             tracing::error!(error = %e, "cannot read the registry; refusing requests until it is back");
