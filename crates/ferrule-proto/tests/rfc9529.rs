@@ -471,7 +471,7 @@ fn rfc9529_trace2_initiator_retries_after_error() {
         id_cred: t.initiator.id_cred(),
         known_ead: &[],
     };
-    // The state machine surfaces the error message as Error::Peer with SUITES_R.
+    // The state machine surfaces the error message as Error::Peer with its ERR_CODE.
     let mut crypto = replay_crypto(&[v.bytes("X (first time)"), v.bytes("X")].concat());
     let mut out = [0u8; 64];
     let (wait, _) = Initiator::new(&config)
@@ -480,10 +480,14 @@ fn rfc9529_trace2_initiator_retries_after_error() {
         .unwrap();
     let mut server = SingleCredential(t.responder.credential(false, KeyType::P256));
     let mut error_copy = error.clone();
-    let Err(Error::Peer { code: 2, suites }) =
+    let Err(Error::Peer { code: 2 }) =
         wait.read_message_2(&mut crypto, &mut server, &mut error_copy)
     else {
         panic!("error message not surfaced");
+    };
+    // Error::Peer carries ERR_CODE only; SUITES_R is read from the (unaltered) message.
+    let ErrorInfo::Suites(suites) = ErrorMessage::parse(&error_copy).unwrap().info else {
+        panic!("no SUITES_R in the surfaced error message")
     };
     assert_eq!(suites, suites_r);
 

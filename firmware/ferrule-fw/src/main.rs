@@ -187,7 +187,7 @@ fn run(board: &mut Board, session: &mut AppSession, plan: Plan) -> ! {
         }
         transmit(board, session, now, &mut datagram);
         if let Some(len) = deframer.poll(board, &mut datagram) {
-            session.handle_datagram(now, &mut datagram[..len]);
+            receive(session, now, &mut datagram[..len]);
             continue;
         }
         if session.poll_timeout().is_some_and(|t| t <= now) {
@@ -236,6 +236,14 @@ fn drain_events(session: &mut AppSession, tally: &mut Tally, ms: u64) {
 #[inline(never)]
 fn timeout(session: &mut AppSession, now: Instant) {
     session.handle_timeout(now);
+}
+
+/// Processes a received datagram (a handshake step, an OSCORE response). Not inlined, as
+/// [`timeout`]: its frame (several KB during a handshake) must not stay under [`transmit`]'s and
+/// the other calls of the main loop.
+#[inline(never)]
+fn receive(session: &mut AppSession, now: Instant, datagram: &mut [u8]) {
+    session.handle_datagram(now, datagram);
 }
 
 /// Sends what the session has to send. Not inlined: starting a handshake (message_1, an

@@ -5,7 +5,7 @@ use core::fmt;
 use crate::cbor::CborError;
 use crate::crypto::CryptoError;
 
-use super::{CipherSuite, SuiteList};
+use super::CipherSuite;
 
 /// A handshake failure. Every variant says what the peer (or the caller) did wrong;
 /// [`Error::err_code`] gives the EDHOC error message to answer with (RFC 9528 Section 6).
@@ -35,11 +35,14 @@ pub enum Error {
     /// The responder chose C_R equal to C_I (RFC 9528 Section 3.3.3 forbids it).
     ConnectionIdCollision,
     /// The peer answered with an EDHOC error message.
+    ///
+    /// Only ERR_CODE is carried. For ERR_CODE 2, read SUITES_R from the message itself with
+    /// [`ErrorMessage::parse`](super::ErrorMessage::parse) (the handshake steps leave an error
+    /// message unaltered): a list of suites would make this type, and every `Result` of a
+    /// handshake step, several times larger.
     Peer {
         /// ERR_CODE.
         code: i64,
-        /// SUITES_R, for ERR_CODE 2.
-        suites: SuiteList,
     },
     /// Our own key cannot do what the method and suite require (configuration error).
     KeyMismatch,
@@ -103,7 +106,7 @@ impl fmt::Display for Error {
             Self::MethodNotAllowed(m) => write!(f, "EDHOC method {m} not allowed"),
             Self::UnsupportedSuite(s) => write!(f, "cipher suite {} not supported", s.id()),
             Self::UnknownCriticalEad(l) => write!(f, "unknown critical EAD item with label {l}"),
-            Self::Peer { code, .. } => {
+            Self::Peer { code } => {
                 write!(f, "peer sent EDHOC error message with ERR_CODE {code}")
             }
             Self::Crypto(e) => write!(f, "cryptographic operation failed: {e}"),

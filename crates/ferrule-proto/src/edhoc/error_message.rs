@@ -59,15 +59,10 @@ impl<'a> ErrorMessage<'a> {
     }
 
     /// Converts a received error message into the [`Error`] a handshake step returns.
-    pub fn to_error(&self) -> Error {
-        let suites = match self.info {
-            ErrorInfo::Suites(s) => s,
-            _ => SuiteList::new(),
-        };
-        Error::Peer {
-            code: self.code,
-            suites,
-        }
+    ///
+    /// ERR_INFO is not carried: for ERR_CODE 2, take SUITES_R from [`Self::info`].
+    pub const fn to_error(&self) -> Error {
+        Error::Peer { code: self.code }
     }
 }
 

@@ -231,7 +231,8 @@ impl<'a> InitiatorWaitM2<'a> {
     ///
     /// # Errors
     /// [`Error::Peer`] if the responder sent an error message (for ERR_CODE 2, retry with
-    /// [`Initiator::after_suite_error`]); [`Error::Malformed`], [`Error::UnknownCredential`],
+    /// [`Initiator::after_suite_error`] and the SUITES_R that [`ErrorMessage::parse`] reads from
+    /// `message`, which is left unaltered); [`Error::Malformed`], [`Error::UnknownCredential`],
     /// [`Error::CredentialMismatch`], [`Error::AuthenticationFailed`],
     /// [`Error::UnknownCriticalEad`] as their names say.
     pub fn read_message_2<'m, C: Crypto, L: CredentialLookup + ?Sized>(
