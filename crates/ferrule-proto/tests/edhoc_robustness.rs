@@ -28,7 +28,7 @@ mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ferrule_crypto::{RustCrypto, SoftwareKey};
+use ferrule_crypto::RustCrypto;
 use ferrule_proto::cbor::{Decoder, Encoder};
 use ferrule_proto::cose::KeyType;
 use ferrule_proto::crypto::{AeadAlgorithm, Crypto, Prk};
@@ -37,7 +37,7 @@ use ferrule_proto::edhoc::{
     Initiator, InitiatorConfig, Message1, Method, Responder, ResponderConfig, SingleCredential,
     SuiteList,
 };
-use support::{ReplayRng, Vectors};
+use support::{connection_id, trace1_parties, trace2_parties, Party, ReplayRng, Vectors};
 
 type TestCrypto = RustCrypto<ReplayRng>;
 
@@ -48,34 +48,6 @@ fn crypto(random: &[u8]) -> TestCrypto {
 
 // ---------------------------------------------------------------------------------------------
 // The traces.
-
-struct Party {
-    key: SoftwareKey,
-    credential: Vec<u8>,
-    id_cred: Vec<u8>,
-    public: Vec<u8>,
-    public_y: Option<Vec<u8>>,
-}
-
-impl Party {
-    fn credential(&self, x509: bool, key_type: KeyType) -> Credential<'_> {
-        if x509 {
-            Credential::x509(
-                &self.credential,
-                key_type,
-                &self.public,
-                self.public_y.as_deref(),
-            )
-        } else {
-            Credential::ccs(&self.credential).unwrap()
-        }
-    }
-
-    /// ID_CRED_x as the trace gives it: the full map.
-    fn id_cred(&self) -> IdCred<'_> {
-        IdCred::decode_map(&mut Decoder::new(&self.id_cred)).unwrap()
-    }
-}
 
 struct Trace {
     name: &'static str,
@@ -93,13 +65,6 @@ struct Trace {
     y: Vec<u8>,
     message_1: Vec<u8>,
     message_2: Vec<u8>,
-}
-
-fn connection_id(v: &Vectors, key: &str) -> ConnectionId {
-    ConnectionId::decode(&mut Decoder::new(
-        &v.bytes(&format!("{key} (CBOR Data Item)")),
-    ))
-    .unwrap()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -135,17 +100,7 @@ fn trace(
 /// RFC 9529 Section 2: method 0, suite 0, X.509 credentials identified by x5t, Ed25519.
 fn trace_1() -> Trace {
     let v = Vectors::load("rfc9529-trace1.json");
-    let party = |sk: &str, cred: &str, id: &str, pk: &str| Party {
-        key: SoftwareKey::ed25519_from_bytes(&v.array(sk)),
-        credential: v.bytes(cred),
-        id_cred: v.bytes(id),
-        public: v.bytes(pk),
-        public_y: None,
-    };
-    let (initiator, responder) = (
-        party("SK_I", "CRED_I", "ID_CRED_I", "PK_I"),
-        party("SK_R", "CRED_R", "ID_CRED_R", "PK_R"),
-    );
+    let (initiator, responder) = trace1_parties(&v);
     let suites = SuiteList::from_suites(&[CipherSuite::Suite0]).unwrap();
     trace(
         "trace 1",
@@ -163,17 +118,7 @@ fn trace_1() -> Trace {
 /// credentials identified by kid, P-256 static DH keys.
 fn trace_2() -> Trace {
     let v = Vectors::load("rfc9529-trace2.json");
-    let party = |sk: &str, cred: &str, id: &str, pk: &str| Party {
-        key: SoftwareKey::p256_from_bytes(&v.array(sk)).unwrap(),
-        credential: v.bytes(cred),
-        id_cred: v.bytes(id),
-        public: v.bytes(pk),
-        public_y: Some(v.bytes(&format!("{pk} (y-coordinate)"))),
-    };
-    let (initiator, responder) = (
-        party("SK_I", "CRED_I", "ID_CRED_I", "G_I"),
-        party("SK_R", "CRED_R", "ID_CRED_R", "G_R"),
-    );
+    let (initiator, responder) = trace2_parties(&v);
     trace(
         "trace 2",
         v,

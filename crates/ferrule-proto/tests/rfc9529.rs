@@ -15,15 +15,17 @@ mod support;
 
 use std::cell::RefCell;
 
-use ferrule_crypto::SoftwareKey;
 use ferrule_proto::cbor::Decoder;
 use ferrule_proto::cose::KeyType;
 use ferrule_proto::edhoc::{
-    write_error_message, CipherSuite, ConnectionId, Credential, ErrCode, Error, ErrorInfo,
-    ErrorMessage, IdCred, Initiator, InitiatorConfig, Message1, Method, Responder, ResponderConfig,
+    write_error_message, CipherSuite, ConnectionId, ErrCode, Error, ErrorInfo, ErrorMessage,
+    IdCred, Initiator, InitiatorConfig, Message1, Method, Responder, ResponderConfig,
     SingleCredential, SuiteList,
 };
-use support::{replay_crypto, Record, RecordingKey, Vectors};
+use support::{
+    connection_id, replay_crypto, trace1_parties, trace2_parties, Party, Record, RecordingKey,
+    Vectors,
+};
 
 /// Derived values of a trace, checked on each side (keys the trace lacks are skipped). The
 /// messages themselves are compared directly.
@@ -121,33 +123,6 @@ fn assert_derived(v: &Vectors, side: &str, record: &Record) {
     assert!(checked >= 40, "{side}: only {checked} values checked");
 }
 
-struct Party {
-    key: SoftwareKey,
-    credential: Vec<u8>,
-    id_cred: Vec<u8>,
-    public: Vec<u8>,
-    public_y: Option<Vec<u8>>,
-}
-
-impl Party {
-    fn credential(&self, x509: bool, key_type: KeyType) -> Credential<'_> {
-        if x509 {
-            Credential::x509(
-                &self.credential,
-                key_type,
-                &self.public,
-                self.public_y.as_deref(),
-            )
-        } else {
-            Credential::ccs(&self.credential).unwrap()
-        }
-    }
-
-    fn id_cred(&self) -> IdCred<'_> {
-        IdCred::decode_map(&mut Decoder::new(&self.id_cred)).unwrap()
-    }
-}
-
 struct Trace {
     v: Vectors,
     method: Method,
@@ -161,16 +136,10 @@ struct Trace {
 
 fn trace_1() -> Trace {
     let v = Vectors::load("rfc9529-trace1.json");
-    let party = |sk: &str, cred: &str, id: &str, pk: &str| Party {
-        key: SoftwareKey::ed25519_from_bytes(&v.array(sk)),
-        credential: v.bytes(cred),
-        id_cred: v.bytes(id),
-        public: v.bytes(pk),
-        public_y: None,
-    };
+    let (initiator, responder) = trace1_parties(&v);
     Trace {
-        initiator: party("SK_I", "CRED_I", "ID_CRED_I", "PK_I"),
-        responder: party("SK_R", "CRED_R", "ID_CRED_R", "PK_R"),
+        initiator,
+        responder,
         method: Method::SignSign,
         x509: true,
         key_type: KeyType::Ed25519,
@@ -182,16 +151,10 @@ fn trace_1() -> Trace {
 
 fn trace_2() -> Trace {
     let v = Vectors::load("rfc9529-trace2.json");
-    let party = |sk: &str, cred: &str, id: &str, pk: &str| Party {
-        key: SoftwareKey::p256_from_bytes(&v.array(sk)).unwrap(),
-        credential: v.bytes(cred),
-        id_cred: v.bytes(id),
-        public: v.bytes(pk),
-        public_y: Some(v.bytes(&format!("{pk} (y-coordinate)"))),
-    };
+    let (initiator, responder) = trace2_parties(&v);
     Trace {
-        initiator: party("SK_I", "CRED_I", "ID_CRED_I", "G_I"),
-        responder: party("SK_R", "CRED_R", "ID_CRED_R", "G_R"),
+        initiator,
+        responder,
         method: Method::StaticStatic,
         x509: false,
         key_type: KeyType::P256,
@@ -201,13 +164,6 @@ fn trace_2() -> Trace {
         responder_suites: SuiteList::from_suites(&[CipherSuite::Suite2]).unwrap(),
         v,
     }
-}
-
-fn connection_id(v: &Vectors, key: &str) -> ConnectionId {
-    ConnectionId::decode(&mut Decoder::new(
-        &v.bytes(&format!("{key} (CBOR Data Item)")),
-    ))
-    .unwrap()
 }
 
 /// The initiator's side: our messages 1 and 3 equal the trace's, given its messages 2 and 4.

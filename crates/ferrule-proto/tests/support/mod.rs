@@ -271,3 +271,79 @@ pub fn replay_crypto(bytes: &[u8]) -> Recording<RustCrypto<ReplayRng>> {
 pub fn seeded_crypto(seed: u64) -> RustCrypto<TestRng> {
     RustCrypto::new(TestRng::new(seed))
 }
+
+/// One party of an RFC 9529 trace: its private key, CRED_x, ID_CRED_x (the full map) and the
+/// public key its credential certifies.
+pub struct Party {
+    pub key: ferrule_crypto::SoftwareKey,
+    pub credential: Vec<u8>,
+    pub id_cred: Vec<u8>,
+    pub public: Vec<u8>,
+    pub public_y: Option<Vec<u8>>,
+}
+
+impl Party {
+    /// CRED_x: an X.509 certificate (trace 1) or a CCS (trace 2).
+    pub fn credential(
+        &self,
+        x509: bool,
+        key_type: ferrule_proto::cose::KeyType,
+    ) -> ferrule_proto::edhoc::Credential<'_> {
+        if x509 {
+            ferrule_proto::edhoc::Credential::x509(
+                &self.credential,
+                key_type,
+                &self.public,
+                self.public_y.as_deref(),
+            )
+        } else {
+            ferrule_proto::edhoc::Credential::ccs(&self.credential).unwrap()
+        }
+    }
+
+    /// ID_CRED_x as the trace gives it: the full map.
+    pub fn id_cred(&self) -> ferrule_proto::edhoc::IdCred<'_> {
+        ferrule_proto::edhoc::IdCred::decode_map(&mut ferrule_proto::cbor::Decoder::new(
+            &self.id_cred,
+        ))
+        .unwrap()
+    }
+}
+
+/// The initiator and the responder of RFC 9529 trace 1 (Ed25519 keys, X.509 credentials).
+pub fn trace1_parties(v: &Vectors) -> (Party, Party) {
+    let party = |sk: &str, cred: &str, id: &str, pk: &str| Party {
+        key: ferrule_crypto::SoftwareKey::ed25519_from_bytes(&v.array(sk)),
+        credential: v.bytes(cred),
+        id_cred: v.bytes(id),
+        public: v.bytes(pk),
+        public_y: None,
+    };
+    (
+        party("SK_I", "CRED_I", "ID_CRED_I", "PK_I"),
+        party("SK_R", "CRED_R", "ID_CRED_R", "PK_R"),
+    )
+}
+
+/// The initiator and the responder of RFC 9529 trace 2 (P-256 static DH keys, CCS credentials).
+pub fn trace2_parties(v: &Vectors) -> (Party, Party) {
+    let party = |sk: &str, cred: &str, id: &str, pk: &str| Party {
+        key: ferrule_crypto::SoftwareKey::p256_from_bytes(&v.array(sk)).unwrap(),
+        credential: v.bytes(cred),
+        id_cred: v.bytes(id),
+        public: v.bytes(pk),
+        public_y: Some(v.bytes(&format!("{pk} (y-coordinate)"))),
+    };
+    (
+        party("SK_I", "CRED_I", "ID_CRED_I", "G_I"),
+        party("SK_R", "CRED_R", "ID_CRED_R", "G_R"),
+    )
+}
+
+/// A connection identifier of a trace, from its CBOR data item.
+pub fn connection_id(v: &Vectors, key: &str) -> ferrule_proto::edhoc::ConnectionId {
+    ferrule_proto::edhoc::ConnectionId::decode(&mut ferrule_proto::cbor::Decoder::new(
+        &v.bytes(&format!("{key} (CBOR Data Item)")),
+    ))
+    .unwrap()
+}
