@@ -30,39 +30,13 @@ use ferrule_proto::edhoc::{
     Responder, ResponderConfig, SingleCredential, SuiteList,
 };
 use ferrule_proto::oscore::{ContextParams, SecurityContext};
-use rand_core::{CryptoRng, RngCore};
 
-/// A deterministic RNG (splitmix64): cheap, so that the benches time crypto, not the OS.
-#[derive(Clone)]
-pub struct TestRng(u64);
+/// The tests' support module: its deterministic RNG is cheap, so the benches time crypto, not
+/// the OS.
+#[path = "../../tests/support/mod.rs"]
+mod test_support;
 
-impl TestRng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x9e37_79b9_7f4a_7c15)
-    }
-}
-
-impl RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dest);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl CryptoRng for TestRng {}
+pub use test_support::TestRng;
 
 /// The responder's RNG seeds start here (the initiators' are below it).
 const RESPONDER_SEED: u64 = 1 << 32;

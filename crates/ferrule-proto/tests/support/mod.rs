@@ -81,7 +81,9 @@ impl RngCore for ReplayRng {
 
 impl CryptoRng for ReplayRng {}
 
-/// A deterministic, seeded RNG for tests that need many distinct keys (not for production).
+/// A deterministic, seeded RNG (splitmix64) for tests and benches that need many distinct keys
+/// (not for production).
+#[derive(Clone)]
 pub struct TestRng(u64);
 
 impl TestRng {
